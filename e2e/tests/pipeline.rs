@@ -1,0 +1,188 @@
+//! The pipeline end to end: orders placed through gRPC reach SHIPPED (or REJECTED) across the
+//! four services, the real broker and four real databases; and what every server offers besides
+//! its API (health, reflection), so tools that know only the service names can call it.
+
+mod support;
+
+use orderflow_kit::testing;
+use orderflow_proto::fulfillment::v1::{FulfillmentStatus, GetFulfillmentRequest};
+use orderflow_proto::inventory::v1::GetStockRequest;
+use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, OrderStatus, PlaceOrderRequest};
+use orderflow_proto::shipping::v1::GetShipmentRequest;
+use std::collections::HashSet;
+use std::time::Duration;
+use support::{Stack, event_types, order_request};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_flows_from_place_order_to_shipped() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    stack.stock_product("TEE", "B-02", 200, 10).await;
+
+    let placed = stack
+        .orders
+        .place_order(order_request("c-happy", &[("MUG", 2), ("TEE", 1)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(placed.status, OrderStatus::Placed as i32, "PlaceOrder answers at once with PLACED");
+    assert_eq!(event_types(&placed), ["OrderPlaced"]);
+
+    let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
+    assert_eq!(event_types(&shipped), ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped"]);
+    let ids: HashSet<_> = shipped.timeline.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), 6, "each event exactly once");
+    assert_eq!(shipped.carrier, "DPD", "domestic standard parcel under 31.5 kg");
+    assert!(
+        shipped.tracking_number.starts_with("DP") && shipped.tracking_number.len() == 14,
+        "{}",
+        shipped.tracking_number
+    );
+
+    let stock = stack.inventory.get_stock(GetStockRequest { sku: "MUG".into() }).await.unwrap().into_inner();
+    assert_eq!((stock.on_hand, stock.reserved, stock.available), (10, 2, 8));
+    let fulfillment = stack
+        .fulfillment
+        .get_fulfillment(GetFulfillmentRequest { order_id: placed.order_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let fulfillment = fulfillment.fulfillment.unwrap();
+    assert_eq!(fulfillment.status, FulfillmentStatus::Packed as i32);
+    assert_eq!(fulfillment.package_weight_grams, 2 * 350 + 200 + 150);
+    let shipment = stack
+        .shipping
+        .get_shipment(GetShipmentRequest { order_id: placed.order_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shipment.shipment.unwrap().tracking_number, shipped.tracking_number);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_beyond_the_stock_or_for_unknown_skus_are_rejected_with_the_reason() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("LAMP", "D-01", 2_400, 2).await;
+
+    let too_many =
+        stack.orders.place_order(order_request("c-reject", &[("LAMP", 5)])).await.unwrap().into_inner().order.unwrap();
+    let unknown = stack
+        .orders
+        .place_order(order_request("c-reject", &[("LAMP", 1), ("GHOST", 1)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+
+    let rejected = stack.wait_for_status(&too_many.order_id, OrderStatus::Rejected).await;
+    assert_eq!(rejected.rejection_reason, "out of stock: LAMP (requested 5, available 2)");
+    assert_eq!(event_types(&rejected), ["OrderPlaced", "StockRejected"]);
+    let rejected = stack.wait_for_status(&unknown.order_id, OrderStatus::Rejected).await;
+    assert_eq!(rejected.rejection_reason, "unknown SKU GHOST");
+
+    let stock = stack.inventory.get_stock(GetStockRequest { sku: "LAMP".into() }).await.unwrap().into_inner();
+    assert_eq!(stock.reserved, 0, "a rejected order reserves nothing, not even its good lines");
+
+    // The stock that is there still ships.
+    let fits =
+        stack.orders.place_order(order_request("c-reject", &[("LAMP", 2)])).await.unwrap().into_inner().order.unwrap();
+    stack.wait_for_status(&fits.order_id, OrderStatus::Shipped).await;
+}
+
+/// Spoils one field of a valid request.
+type Breakage = fn(&mut PlaceOrderRequest);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_name_the_field_and_write_nothing() {
+    let mut stack = Stack::start().await;
+    let cases: Vec<(Breakage, &str)> = vec![
+        (|r| r.customer = None, "customer: is required"),
+        (|r| r.lines.clear(), "lines: at least one line is required"),
+        (|r| r.lines[0].quantity = 0, "lines[0].quantity: must be greater than zero"),
+        (|r| r.lines[0].quantity = -1, "lines[0].quantity: must be greater than zero"),
+        (|r| r.lines[0].sku = String::new(), "lines[0].sku: must not be empty"),
+        (
+            |r| r.shipping_address.as_mut().unwrap().country = "Germany".into(),
+            "shipping_address.country: must be an ISO 3166-1 alpha-2 code such as DE or US",
+        ),
+        (|r| r.shipping_address.as_mut().unwrap().line1 = String::new(), "shipping_address.line1: is required"),
+    ];
+    for (break_it, message) in cases {
+        let mut request = order_request("c-bad", &[("MUG", 1)]);
+        break_it(&mut request);
+        let status = stack.orders.place_order(request).await.unwrap_err();
+        assert_eq!((status.code(), status.message()), (Code::InvalidArgument, message));
+    }
+    let listed = stack
+        .orders
+        .list_orders(ListOrdersRequest { customer_id: "c-bad".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(listed.into_inner().orders.is_empty(), "nothing is written for a rejected request");
+
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let status = stack.orders.get_order(GetOrderRequest { order_id: unknown }).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = stack.orders.get_order(GetOrderRequest { order_id: "42".into() }).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::InvalidArgument, "order_id: must be a UUID"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_returns_the_first_order() {
+    let mut stack = Stack::start().await;
+    let mut request = order_request("c-idem", &[("MUG", 1)]);
+    request.idempotency_key = "checkout-7".into();
+    let first = stack.orders.place_order(request.clone()).await.unwrap().into_inner().order.unwrap();
+    let again = stack.orders.place_order(request.clone()).await.unwrap().into_inner().order.unwrap();
+    assert_eq!(first.order_id, again.order_id);
+
+    request.lines[0].quantity = 2;
+    let status = stack.orders.place_order(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    let listed = stack
+        .orders
+        .list_orders(ListOrdersRequest { customer_id: "c-idem".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(listed.into_inner().orders.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_serving_and_reflection_lists_the_api() {
+    let stack = Stack::start().await;
+    let health = HealthClient::new(stack.order_channel.clone());
+    testing::wait_until("order-service reports SERVING", Duration::from_secs(20), || {
+        let mut health = health.clone();
+        async move {
+            let request = HealthCheckRequest { service: "orderflow.order.v1.OrderService".into() };
+            let status = health.check(request).await.ok()?.into_inner().status;
+            (status == ServingStatus::Serving as i32).then_some(())
+        }
+    })
+    .await;
+
+    let mut reflection = ServerReflectionClient::new(stack.order_channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer")
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"orderflow.order.v1.OrderService".to_owned()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+}

@@ -1,0 +1,120 @@
+//! Deciding a reservation: all lines or none. Pure: the caller has locked the stock rows and
+//! passes their levels in.
+
+use orderflow_proto::events::v1::{OrderPlaced, ReservedLine, StockRejected, StockReserved};
+use std::collections::HashMap;
+
+/// One product's stock as locked for this decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stock {
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub bin_location: String,
+    pub weight_grams: u32,
+}
+
+impl Stock {
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+}
+
+/// The outcome for one order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Reserved(StockReserved),
+    Rejected(StockRejected),
+}
+
+/// Reserves every line of `order` if every SKU is known and has enough available stock;
+/// otherwise rejects it, naming each SKU that failed and why.
+pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
+    let mut problems = Vec::new();
+    let mut skus = Vec::new();
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for line in &order.lines {
+        match stock.get(&line.sku) {
+            None => {
+                problems.push(format!("unknown SKU {}", line.sku));
+                skus.push(line.sku.clone());
+            }
+            Some(level) if level.available() < i64::from(line.quantity) => {
+                problems.push(format!(
+                    "out of stock: {} (requested {}, available {})",
+                    line.sku,
+                    line.quantity,
+                    level.available().max(0)
+                ));
+                skus.push(line.sku.clone());
+            }
+            Some(level) => lines.push(ReservedLine {
+                sku: line.sku.clone(),
+                quantity: line.quantity,
+                bin_location: level.bin_location.clone(),
+                unit_weight_grams: level.weight_grams,
+            }),
+        }
+    }
+    if order.lines.is_empty() {
+        problems.push("order has no lines".to_owned());
+    }
+    if problems.is_empty() {
+        Decision::Reserved(StockReserved {
+            lines,
+            shipping_address: order.shipping_address.clone(),
+            service_level: order.service_level,
+        })
+    } else {
+        Decision::Rejected(StockRejected { reason: problems.join("; "), skus })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderflow_proto::common::v1::OrderLine;
+
+    fn stock(on_hand: i64, reserved: i64) -> Stock {
+        Stock { on_hand, reserved, bin_location: "A-01".into(), weight_grams: 300 }
+    }
+
+    fn order(lines: &[(&str, i32)]) -> OrderPlaced {
+        OrderPlaced {
+            lines: lines.iter().map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity }).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reserves_every_line_when_all_are_available() {
+        let levels = HashMap::from([("MUG".to_owned(), stock(5, 2)), ("TEE".to_owned(), stock(1, 0))]);
+        let Decision::Reserved(reserved) = decide(&order(&[("MUG", 3), ("TEE", 1)]), &levels) else {
+            panic!("rejected")
+        };
+        assert_eq!(reserved.lines.len(), 2);
+        assert_eq!(reserved.lines[0].bin_location, "A-01");
+    }
+
+    #[test]
+    fn rejects_the_whole_order_when_one_line_is_short() {
+        let levels = HashMap::from([("MUG".to_owned(), stock(5, 0)), ("TEE".to_owned(), stock(3, 3))]);
+        let Decision::Rejected(rejected) = decide(&order(&[("MUG", 1), ("TEE", 1)]), &levels) else {
+            panic!("reserved")
+        };
+        assert_eq!(rejected.skus, vec!["TEE"]);
+        assert_eq!(rejected.reason, "out of stock: TEE (requested 1, available 0)");
+    }
+
+    #[test]
+    fn rejects_unknown_skus_by_name() {
+        let Decision::Rejected(rejected) = decide(&order(&[("NOPE", 1)]), &HashMap::new()) else { panic!("reserved") };
+        assert_eq!(rejected.reason, "unknown SKU NOPE");
+    }
+
+    #[test]
+    fn exactly_the_available_quantity_can_be_reserved() {
+        let levels = HashMap::from([("MUG".to_owned(), stock(10, 7))]);
+        assert!(matches!(decide(&order(&[("MUG", 3)]), &levels), Decision::Reserved(_)));
+        assert!(matches!(decide(&order(&[("MUG", 4)]), &levels), Decision::Rejected(_)));
+    }
+}

@@ -1,0 +1,165 @@
+//! The `products` and `reservations` tables.
+
+use crate::reserve_stock::domain::Stock;
+use orderflow_proto::events::v1::ReservedLine;
+use orderflow_proto::events::v1::event_envelope::Payload;
+use orderflow_proto::inventory::v1::{GetStockResponse, Product};
+use sqlx::postgres::PgConnection;
+use sqlx::{Executor, Postgres};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A product with its stock levels, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    pub sku: String,
+    pub name: String,
+    pub bin_location: String,
+    pub weight_grams: i32,
+    pub low_stock_threshold: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
+}
+
+impl From<ProductRow> for GetStockResponse {
+    fn from(row: ProductRow) -> Self {
+        Self {
+            product: Some(Product {
+                sku: row.sku.clone(),
+                name: row.name,
+                bin_location: row.bin_location,
+                weight_grams: u32::try_from(row.weight_grams).unwrap_or(0),
+                low_stock_threshold: row.low_stock_threshold,
+            }),
+            sku: row.sku,
+            on_hand: row.on_hand,
+            reserved: row.reserved,
+            available: row.on_hand - row.reserved,
+        }
+    }
+}
+
+const COLUMNS: &str = "sku, name, bin_location, weight_grams, low_stock_threshold, on_hand, reserved";
+
+/// Creates the product or updates its description; stock levels are left as they are.
+pub async fn upsert_product<'c, E>(db: E, product: &Product) -> Result<ProductRow, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query_as(&format!(
+        "INSERT INTO products (sku, name, bin_location, weight_grams, low_stock_threshold) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, bin_location = EXCLUDED.bin_location, \
+         weight_grams = EXCLUDED.weight_grams, low_stock_threshold = EXCLUDED.low_stock_threshold, updated_at = now() \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&product.sku)
+    .bind(&product.name)
+    .bind(&product.bin_location)
+    .bind(i32::try_from(product.weight_grams).unwrap_or(i32::MAX))
+    .bind(product.low_stock_threshold)
+    .fetch_one(db)
+    .await
+}
+
+/// Adds `quantity` to the SKU's stock on hand; `None` for an unknown SKU.
+pub async fn restock(conn: &mut PgConnection, sku: &str, quantity: i64) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE products SET on_hand = on_hand + $2, updated_at = now() WHERE sku = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(sku)
+    .bind(quantity)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn get<'c, E>(db: E, sku: &str) -> Result<Option<ProductRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE sku = $1")).bind(sku).fetch_optional(db).await
+}
+
+/// Products in SKU order after `after`.
+pub async fn list<'c, E>(db: E, after: &str, limit: i64) -> Result<Vec<ProductRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE sku > $1 ORDER BY sku LIMIT $2"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// Products whose available stock is at or below their threshold.
+pub async fn list_low<'c, E>(db: E) -> Result<Vec<ProductRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM products WHERE on_hand - reserved <= low_stock_threshold ORDER BY sku LIMIT 1000"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+/// Claims the order's reservation row (and with it the order's lock); false if the order was
+/// already decided.
+pub async fn claim_reservation(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO reservations (order_id, status, decision) VALUES ($1, 'PENDING', '') ON CONFLICT DO NOTHING",
+    )
+    .bind(order_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Locks the stock rows of `skus`, in SKU order so that concurrent orders cannot deadlock.
+pub async fn lock_stock(conn: &mut PgConnection, skus: &[String]) -> Result<HashMap<String, Stock>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, String, i32)> =
+        sqlx::query_as("SELECT sku, on_hand, reserved, bin_location, weight_grams FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE")
+            .bind(skus)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(sku, on_hand, reserved, bin_location, weight)| {
+            (sku, Stock { on_hand, reserved, bin_location, weight_grams: u32::try_from(weight).unwrap_or(0) })
+        })
+        .collect())
+}
+
+/// Adds the lines' quantities to the reserved stock of their SKUs.
+pub async fn reserve(conn: &mut PgConnection, lines: &[ReservedLine]) -> Result<(), sqlx::Error> {
+    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+    let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
+    sqlx::query(
+        "UPDATE products p SET reserved = p.reserved + v.quantity, updated_at = now() \
+         FROM unnest($1::text[], $2::bigint[]) AS v(sku, quantity) WHERE p.sku = v.sku",
+    )
+    .bind(&skus)
+    .bind(&quantities)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores the decision taken for the order.
+pub async fn record_decision(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    status: &str,
+    decision: &Payload,
+) -> Result<(), sqlx::Error> {
+    let mut encoded = Vec::new();
+    decision.encode(&mut encoded);
+    sqlx::query("UPDATE reservations SET status = $2, decision = $3, updated_at = now() WHERE order_id = $1")
+        .bind(order_id)
+        .bind(status)
+        .bind(encoded)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! The shape every service binary shares: config → telemetry → `App::build` →
+//! `run_until_stopped`. [`Service`] holds what `build` prepares (database, topics, listener)
+//! and runs the parts every service has (gRPC server, outbox relay, health) next to the
+//! service's own workers.
+
+use crate::config::Config;
+use crate::inbox::{ConsumerSettings, EventHandler, InboxConsumer};
+use crate::outbox::Relay;
+use crate::topics::{self, Topic, Topics};
+use crate::{db, grpc, telemetry};
+use anyhow::Context;
+use futures::future::BoxFuture;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Router;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::Instrument;
+
+/// A service application, built from its configuration and run until a shutdown signal.
+pub trait Application: Sized + Send {
+    fn build(config: Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
+    fn run_until_stopped(self, shutdown: CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// The whole `main` of a service binary.
+pub async fn run_main<A: Application>(service: &'static str, default_port: u16) -> anyhow::Result<()> {
+    let config = Config::from_env(service, default_port)?;
+    telemetry::init();
+    let span = tracing::info_span!("service", name = service);
+    let app = A::build(config).instrument(span.clone()).await?;
+    app.run_until_stopped(shutdown_on_signal()).instrument(span).await
+}
+
+/// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
+        }
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    token
+}
+
+/// What every service has once built: its database, its topics and its gRPC listener.
+#[derive(Debug)]
+pub struct Service {
+    pub config: Config,
+    pub pool: PgPool,
+    pub topics: Topics,
+    listener: TcpListener,
+}
+
+impl Service {
+    /// Migrates the database, creates every topic of the flow and binds the gRPC address.
+    pub async fn start(config: Config, migrations: &Migrator) -> anyhow::Result<Self> {
+        let pool = db::pool(&config.database_url, config.database_max_connections)?;
+        db::migrate(&pool, migrations).await.context("migrating the database")?;
+        let topics = Topics::new(&config.topic_namespace);
+        let mut names: Vec<String> = Topic::ALL.iter().map(|t| topics.name(*t)).collect();
+        names.push(topics.dead_letter(config.service));
+        topics::ensure(&config.kafka_brokers, &names, config.topic_partitions, config.topic_replication)
+            .await
+            .context("creating topics")?;
+        let listener =
+            TcpListener::bind(config.grpc_addr).await.with_context(|| format!("binding {}", config.grpc_addr))?;
+        Ok(Self { config, pool, topics, listener })
+    }
+
+    /// The bound gRPC address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// An inbox consumer of `topics`, in this service's consumer group.
+    pub fn consumer<H: EventHandler>(&self, topics: &[Topic], handler: H) -> anyhow::Result<InboxConsumer<H>> {
+        let settings = ConsumerSettings {
+            brokers: self.config.kafka_brokers.clone(),
+            group: self.config.service.to_owned(),
+            topics: topics.iter().map(|t| self.topics.name(*t)).collect(),
+            dead_letter_topic: self.topics.dead_letter(self.config.service),
+            batch_size: self.config.consumer_batch_size,
+        };
+        Ok(InboxConsumer::new(settings, self.pool.clone(), handler)?)
+    }
+
+    /// Serves gRPC (health, reflection and the API `add_api` adds, named `api` for health),
+    /// runs the outbox relay, the health monitor and `workers`, until `shutdown`.
+    pub async fn serve(
+        self,
+        api: &'static str,
+        add_api: impl FnOnce(Router) -> Router,
+        workers: Vec<BoxFuture<'static, ()>>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let (router, health) = grpc::router()?;
+        let relay = Relay::new(
+            self.pool.clone(),
+            &self.config.kafka_brokers,
+            self.config.outbox_batch_size,
+            self.config.kafka_linger,
+        )?;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(relay.run(shutdown.clone()).in_current_span());
+        tasks.spawn(
+            monitor_health(self.pool.clone(), self.config.kafka_brokers.clone(), health, api, shutdown.clone())
+                .in_current_span(),
+        );
+        for worker in workers {
+            tasks.spawn(worker.in_current_span());
+        }
+        tracing::info!(addr = %self.local_addr(), "serving gRPC");
+        let served = grpc::serve(add_api(router), self.listener, shutdown.clone()).await;
+        shutdown.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("workers did not stop within 5 s");
+        }
+        tracing::info!("stopped");
+        Ok(served?)
+    }
+}
+
+/// Reports SERVING while the database and the broker answer, NOT_SERVING otherwise.
+async fn monitor_health(
+    pool: PgPool,
+    brokers: String,
+    health: HealthReporter,
+    api: &'static str,
+    shutdown: CancellationToken,
+) {
+    let probe: Option<Arc<BaseProducer>> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().ok().map(Arc::new);
+    let mut last = None;
+    loop {
+        let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let broker = match probe.clone() {
+            Some(probe) => {
+                tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, Duration::from_secs(2)).is_ok())
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        let status = if database && broker { ServingStatus::Serving } else { ServingStatus::NotServing };
+        if last != Some(status) {
+            tracing::info!(database, broker, ?status, "health changed");
+            health.set_service_status("", status).await;
+            health.set_service_status(api, status).await;
+            last = Some(status);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Configuration from environment variables, with the defaults documented in the README.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Settings every service shares. Service-specific settings are read by the service itself.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The service's name: producer field of its events, consumer group, log field.
+    pub service: &'static str,
+    /// `DATABASE_URL`: the service's own PostgreSQL database.
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub database_max_connections: u32,
+    /// `KAFKA_BROKERS` (default `127.0.0.1:9092`).
+    pub kafka_brokers: String,
+    /// `GRPC_ADDR` (default `0.0.0.0:<the service's port>`); port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// `TOPIC_NAMESPACE` (default `orderflow`): prefix of every topic name.
+    pub topic_namespace: String,
+    /// `TOPIC_PARTITIONS` (default 6): partitions of topics this service creates.
+    pub topic_partitions: i32,
+    /// `TOPIC_REPLICATION` (default 1).
+    pub topic_replication: i32,
+    /// `CONSUMER_BATCH_SIZE` (default 256): most events applied in one transaction.
+    pub consumer_batch_size: usize,
+    /// `OUTBOX_BATCH_SIZE` (default 512): most outbox rows published at once.
+    pub outbox_batch_size: i64,
+    /// `KAFKA_LINGER_MS` (default 1).
+    pub kafka_linger: Duration,
+}
+
+/// A variable that is set but cannot be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    name: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl Config {
+    /// Reads the configuration of `service`, whose gRPC port defaults to `default_port`.
+    pub fn from_env(service: &'static str, default_port: u16) -> Result<Self, ConfigError> {
+        Ok(Self {
+            service,
+            database_url: var(
+                "DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:5432/{}", service.trim_end_matches("-service")),
+            )?,
+            database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
+            kafka_brokers: var("KAFKA_BROKERS", "127.0.0.1:9092".to_owned())?,
+            grpc_addr: var("GRPC_ADDR", SocketAddr::from(([0, 0, 0, 0], default_port)))?,
+            topic_namespace: var("TOPIC_NAMESPACE", "orderflow".to_owned())?,
+            topic_partitions: var("TOPIC_PARTITIONS", 6)?,
+            topic_replication: var("TOPIC_REPLICATION", 1)?,
+            consumer_batch_size: var("CONSUMER_BATCH_SIZE", 256)?,
+            outbox_batch_size: var("OUTBOX_BATCH_SIZE", 512)?,
+            kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
+        })
+    }
+}
+
+/// Reads `name`, or `default` when it is unset or empty.
+pub fn var<T>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map_err(|e: T::Err| ConfigError { name, value, reason: e.to_string() })
+        }
+        _ => Ok(default),
+    }
+}

@@ -1,0 +1,24 @@
+//! The service's own PostgreSQL database: pool and migrations (the kit's shared tables first,
+//! then the service's own).
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+static KIT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool on `url`. Connections are made lazily, so a service starts while its database
+/// is down and reports NOT_SERVING until it is back.
+pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5)).connect_lazy(url)
+}
+
+/// Applies the kit's migrations (outbox, inbox, consumer offsets) and then `service`'s.
+/// Both sets share `_sqlx_migrations`, so each ignores the other's rows.
+pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), MigrateError> {
+    for source in [&KIT_MIGRATIONS, service] {
+        let migrator = Migrator { migrations: source.migrations.clone(), ignore_missing: true, ..Migrator::DEFAULT };
+        migrator.run(pool).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! gRPC serving: every server gets `grpc.health.v1` and reflection (v1 and v1alpha) next to
+//! its own service, and reads the caller's trace context from metadata.
+
+use crate::trace::TraceParent;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::Router;
+use tonic_health::server::HealthReporter;
+
+/// A server with health and reflection already added; the service adds its own API to it.
+pub fn router() -> Result<(Router, HealthReporter), tonic_reflection::server::Error> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(orderflow_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(orderflow_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let router = Server::builder().add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
+    Ok((router, reporter))
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned()).await
+}
+
+/// The caller's trace context from the `traceparent` metadata, continued, or a new trace.
+pub fn trace_of<T>(request: &tonic::Request<T>) -> TraceParent {
+    TraceParent::continue_or_start(request.metadata().get("traceparent").and_then(|v| v.to_str().ok()))
+}
+
+/// Clamps a requested page size to `1..=max`, with `default` for zero or less.
+pub fn page_size(requested: i32, default: i64, max: i64) -> i64 {
+    if requested <= 0 { default } else { i64::from(requested).min(max) }
+}

@@ -1,0 +1,369 @@
+//! The inbox consumer: applies a batch of events in ONE transaction that also records each
+//! event id (duplicates are skipped) and the next offset per partition. Offsets live in the
+//! service's own database: the consumer seeks to them whenever a partition's next message is
+//! not the stored one (start-up, rebalance, retry), and Kafka's committed offsets are unused.
+//!
+//! The stored offset is also a fence: a batch commits only if the offsets it started from are
+//! still the stored ones, so an instance that lost a partition in a rebalance applies nothing.
+
+use crate::envelope::{self, EventEnvelope};
+use crate::outbox;
+use futures::FutureExt;
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientContext, Offset};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgPool};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why one event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Transient (database unreachable, serialisation failure): the batch is retried.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The event can never be applied as it is: it goes to the dead-letter topic.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// A service's reaction to one consumed event, run inside the batch transaction.
+pub trait EventHandler: Send + Sync {
+    /// Applies `event` using `conn` (the batch transaction); may enqueue outbox rows.
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a EventEnvelope,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+/// What one call of [`InboxConsumer::consume_next_batch`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub applied: usize,
+    pub duplicates: usize,
+    pub dead_lettered: usize,
+    /// Messages passed over because they were not at the stored offset (a seek followed).
+    pub skipped: usize,
+    /// The batch was dropped because another instance had moved the stored offsets.
+    pub fenced: bool,
+}
+
+/// Why a batch failed as a whole; it is rolled back and consumed again after a back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Marks that a rebalance happened, so cached offsets are reloaded from the database.
+#[derive(Debug, Default, Clone)]
+pub struct RebalanceFlag(Arc<AtomicBool>);
+
+impl ClientContext for RebalanceFlag {}
+
+impl ConsumerContext for RebalanceFlag {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        tracing::info!(?rebalance, "consumer group rebalanced");
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+type Partition = (String, i32);
+
+/// Consumes topics into a service's database, exactly once in effect.
+pub struct InboxConsumer<H> {
+    consumer: StreamConsumer<RebalanceFlag>,
+    rebalanced: RebalanceFlag,
+    pool: PgPool,
+    group: String,
+    dead_letter_topic: String,
+    batch_size: usize,
+    handler: H,
+    /// Next offset per partition as stored in the database; `None`: nothing stored yet.
+    positions: HashMap<Partition, Option<i64>>,
+    /// Partitions with a seek in flight, and its target.
+    seeking: HashMap<Partition, i64>,
+}
+
+impl<H> std::fmt::Debug for InboxConsumer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxConsumer").field("group", &self.group).finish_non_exhaustive()
+    }
+}
+
+/// Where and how an [`InboxConsumer`] reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub brokers: String,
+    pub group: String,
+    pub topics: Vec<String>,
+    pub dead_letter_topic: String,
+    pub batch_size: usize,
+}
+
+impl<H: EventHandler> InboxConsumer<H> {
+    pub fn new(settings: ConsumerSettings, pool: PgPool, handler: H) -> Result<Self, ConsumeError> {
+        let rebalanced = RebalanceFlag::default();
+        let consumer: StreamConsumer<RebalanceFlag> = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", &settings.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "5")
+            .set("session.timeout.ms", "10000")
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .create_with_context(rebalanced.clone())?;
+        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        Ok(Self {
+            consumer,
+            rebalanced,
+            pool,
+            group: settings.group,
+            dead_letter_topic: settings.dead_letter_topic,
+            batch_size: settings.batch_size.max(1),
+            handler,
+            positions: HashMap::new(),
+            seeking: HashMap::new(),
+        })
+    }
+
+    /// Consumes until `shutdown`; a failed batch is retried after a back-off (no busy loop).
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return,
+                result = self.consume_next_batch() => result,
+            };
+            match result {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, group = %self.group, "consumer batch failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Waits for at least one message, takes whatever else is ready (up to the batch size) and
+    /// applies it all in one transaction.
+    pub async fn consume_next_batch(&mut self) -> Result<Applied, ConsumeError> {
+        let mut batch = vec![self.consumer.recv().await?.detach()];
+        while batch.len() < self.batch_size {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "consumer error");
+                    break;
+                }
+                None => break,
+            }
+        }
+        if self.rebalanced.0.swap(false, Ordering::SeqCst) {
+            self.positions.clear();
+            self.seeking.clear();
+        }
+        match self.apply(&batch).await {
+            Ok(applied) => Ok(applied),
+            Err(error) => {
+                // Nothing was committed: forget cached offsets and read the batch again.
+                self.positions.clear();
+                self.seeking.clear();
+                Err(error)
+            }
+        }
+    }
+
+    async fn apply(&mut self, batch: &[OwnedMessage]) -> Result<Applied, ConsumeError> {
+        let mut outcome = Applied::default();
+        let mut tx = self.pool.begin().await?;
+        // Per partition: (the stored offset this batch started from, the next offset now).
+        let mut advanced: BTreeMap<Partition, (Option<i64>, i64)> = BTreeMap::new();
+        for message in batch {
+            let partition = (message.topic().to_owned(), message.partition());
+            let stored = match self.positions.get(&partition) {
+                Some(stored) => *stored,
+                None => {
+                    let stored = load_position(&mut tx, &self.group, &partition).await?;
+                    self.positions.insert(partition.clone(), stored);
+                    stored
+                }
+            };
+            let next = advanced.get(&partition).map(|(_, next)| *next).or(stored);
+            if let Some(next) = next.filter(|next| *next != message.offset()) {
+                outcome.skipped += 1;
+                self.seek(&partition, next);
+                continue;
+            }
+            self.seeking.remove(&partition);
+            self.apply_one(&mut tx, message, &mut outcome).await?;
+            advanced.insert(partition, (stored, message.offset() + 1));
+        }
+        for (partition, (stored, next)) in &advanced {
+            if !store_position(&mut tx, &self.group, partition, *stored, *next).await? {
+                tracing::info!(topic = %partition.0, partition = partition.1, "offsets moved by another instance; batch dropped");
+                tx.rollback().await?;
+                self.positions.clear();
+                return Ok(Applied { fenced: true, ..Applied::default() });
+            }
+        }
+        tx.commit().await?;
+        for (partition, (_, next)) in advanced {
+            self.positions.insert(partition, Some(next));
+        }
+        Ok(outcome)
+    }
+
+    /// Applies one message in a savepoint: skipped if its event id is in the inbox, moved to the
+    /// dead-letter topic (through the outbox, in the same transaction) if it cannot be applied.
+    async fn apply_one(
+        &self,
+        conn: &mut PgConnection,
+        message: &OwnedMessage,
+        outcome: &mut Applied,
+    ) -> Result<(), ConsumeError> {
+        let decoded = match envelope::decode(message.payload()) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                self.dead_letter(conn, message, &error.to_string()).await?;
+                outcome.dead_lettered += 1;
+                return Ok(());
+            }
+        };
+        let mut savepoint = conn.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (event_id, event_type, topic, partition, \"offset\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(decoded.event_id)
+        .bind(&decoded.envelope.event_type)
+        .bind(message.topic())
+        .bind(message.partition())
+        .bind(message.offset())
+        .execute(&mut *savepoint)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            outcome.duplicates += 1;
+            savepoint.rollback().await?;
+            return Ok(());
+        }
+        let span = tracing::info_span!("apply", event_type = %decoded.envelope.event_type, order_id = %decoded.envelope.order_id, event_id = %decoded.event_id);
+        match self.handler.handle(&mut savepoint, &decoded.envelope).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                outcome.applied += 1;
+                Ok(())
+            }
+            Err(HandlerError::Rejected(reason)) => {
+                savepoint.rollback().await?;
+                span.in_scope(|| tracing::warn!(%reason, "event cannot be applied; dead-lettered"));
+                self.dead_letter(conn, message, &reason).await?;
+                outcome.dead_lettered += 1;
+                Ok(())
+            }
+            Err(HandlerError::Database(error)) => Err(error.into()),
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        conn: &mut PgConnection,
+        message: &OwnedMessage,
+        error: &str,
+    ) -> Result<(), sqlx::Error> {
+        tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), %error, "dead-lettering message");
+        let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+        let headers = BTreeMap::from([
+            ("dlq.error".to_owned(), error.to_owned()),
+            ("dlq.source.topic".to_owned(), message.topic().to_owned()),
+            ("dlq.source.partition".to_owned(), message.partition().to_string()),
+            ("dlq.source.offset".to_owned(), message.offset().to_string()),
+            ("dlq.consumer.group".to_owned(), self.group.clone()),
+        ]);
+        outbox::enqueue_raw(conn, &self.dead_letter_topic, &key, message.payload().unwrap_or_default(), headers).await
+    }
+
+    fn seek(&mut self, partition: &Partition, offset: i64) {
+        if self.seeking.get(partition) == Some(&offset) {
+            return;
+        }
+        match self.consumer.seek(&partition.0, partition.1, Offset::Offset(offset), Duration::from_secs(5)) {
+            Ok(()) => {
+                tracing::debug!(topic = %partition.0, partition = partition.1, offset, "seeked to stored offset");
+                self.seeking.insert(partition.clone(), offset);
+            }
+            Err(error) => {
+                tracing::warn!(%error, topic = %partition.0, partition = partition.1, offset, "seek failed; will retry")
+            }
+        }
+    }
+}
+
+async fn load_position(
+    conn: &mut PgConnection,
+    group: &str,
+    partition: &Partition,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+    )
+    .bind(group)
+    .bind(&partition.0)
+    .bind(partition.1)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Moves the stored offset from `from` to `next`; false if it is no longer `from`.
+async fn store_position(
+    conn: &mut PgConnection,
+    group: &str,
+    partition: &Partition,
+    from: Option<i64>,
+    next: i64,
+) -> Result<bool, sqlx::Error> {
+    let (topic, number) = (partition.0.as_str(), partition.1);
+    let result = match from {
+        None => {
+            sqlx::query(
+                "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(group)
+            .bind(topic)
+            .bind(number)
+            .bind(next)
+            .execute(conn)
+            .await?
+        }
+        Some(from) => {
+            sqlx::query(
+                "UPDATE consumer_offsets SET next_offset = $4, updated_at = now() \
+                 WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
+            )
+            .bind(group)
+            .bind(topic)
+            .bind(number)
+            .bind(next)
+            .bind(from)
+            .execute(conn)
+            .await?
+        }
+    };
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,25 @@
+//! Orderflow's kit: the plumbing every service shares, written once. A service wires these
+//! parts together and adds only its own decisions (see `../shared/DESIGN.md`).
+//!
+//! The flow of one event through a service: [`inbox`] consumes it and applies it in one
+//! database transaction with the [`outbox`] rows it causes; the outbox [`outbox::Relay`]
+//! publishes those to the next service's topic.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod envelope;
+pub mod error;
+pub mod grpc;
+pub mod inbox;
+pub mod outbox;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod topics;
+pub mod trace;
+pub mod types;
+
+pub use app::{Application, Service, run_main};
+pub use config::Config;
+pub use error::ServiceError;

@@ -1,0 +1,198 @@
+//! The transactional outbox: [`enqueue`] writes an event in the caller's transaction; the
+//! [`Relay`] publishes committed rows in id order with an idempotent producer and deletes what
+//! the broker acknowledged.
+//!
+//! Rows are read from the table, never from a high-water mark, so a row whose transaction
+//! committed late (a lower id appearing after a higher one was published: the bigserial-gap
+//! hazard) is still published. Per-order order holds because every decision about one order
+//! locks that order's row first, so its outbox rows are numbered in commit order.
+
+use crate::envelope::{EventEnvelope, header};
+use prost::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::postgres::{PgConnection, PgListener, PgPool};
+use sqlx::types::Json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One advisory lock key per database: the relay holding it is the only one publishing.
+const RELAY_LOCK_KEY: i64 = 0x6f72_6465_7266_6c6f;
+
+/// Writes `envelope` to the outbox for `topic`, keyed by `key`, inside the caller's transaction.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    topic: &str,
+    key: &str,
+    envelope: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
+    let headers = BTreeMap::from([
+        (header::EVENT_TYPE.to_owned(), envelope.event_type.clone()),
+        (header::EVENT_ID.to_owned(), envelope.event_id.clone()),
+        (header::TRACEPARENT.to_owned(), envelope.traceparent.clone()),
+    ]);
+    enqueue_raw(conn, topic, key, &envelope.encode_to_vec(), headers).await
+}
+
+/// Writes an already encoded message (e.g. a dead letter) to the outbox.
+pub async fn enqueue_raw(
+    conn: &mut PgConnection,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: BTreeMap<String, String>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
+        .bind(topic)
+        .bind(key)
+        .bind(payload)
+        .bind(Json(headers))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Why a relay round failed; the relay retries after a back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    headers: Json<BTreeMap<String, String>>,
+}
+
+/// Publishes the outbox of one service database.
+pub struct Relay {
+    pool: PgPool,
+    producer: FutureProducer,
+    batch_size: i64,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").field("batch_size", &self.batch_size).finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// An idempotent producer (`enable.idempotence`, `acks=all`) on `brokers`.
+    pub fn new(pool: PgPool, brokers: &str, batch_size: i64, linger: Duration) -> Result<Self, RelayError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", linger.as_millis().to_string())
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(Self { pool, producer, batch_size })
+    }
+
+    /// Publishes until `shutdown`, as leader only, retrying with back-off after failures.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.lead(&shutdown).await {
+                Ok(()) => return,
+                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "outbox relay failed"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Takes the leader lock on a dedicated connection, then publishes whenever the outbox
+    /// changes (NOTIFY) or at least every second. Every query runs on the lock's connection,
+    /// so losing the connection (and with it the lock) stops this relay at once.
+    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        loop {
+            let leader: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RELAY_LOCK_KEY).fetch_one(&mut conn).await?;
+            if leader {
+                break;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        tracing::info!("outbox relay is the leader");
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("outbox").await?;
+        loop {
+            if self.publish_next_batch(&mut conn).await? > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    // Flush what is already committed before stopping.
+                    while self.publish_next_batch(&mut conn).await? > 0 {}
+                    return Ok(());
+                }
+                notified = listener.recv() => { notified?; }
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Publishes the oldest outbox rows in id order, waits for the broker's acknowledgements
+    /// and deletes the acknowledged prefix. Returns how many rows were published.
+    pub async fn publish_next_batch(&self, conn: &mut PgConnection) -> Result<usize, RelayError> {
+        let rows: Vec<Row> = sqlx::query_as("SELECT id, topic, key, payload, headers FROM outbox ORDER BY id LIMIT $1")
+            .bind(self.batch_size)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let headers =
+                row.headers.0.iter().fold(OwnedHeaders::new_with_capacity(row.headers.0.len()), |h, (key, value)| {
+                    h.insert(Header { key, value: Some(value.as_bytes()) })
+                });
+            let record = FutureRecord::to(&row.topic).key(&row.key).payload(&row.payload).headers(headers);
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push((row.id, delivery)),
+                // The local queue is full: publish what is queued, the rest next round.
+                Err((error, _)) => {
+                    tracing::debug!(%error, "producer queue full");
+                    break;
+                }
+            }
+        }
+        let mut acknowledged = Vec::with_capacity(deliveries.len());
+        let mut failure = None;
+        for (id, delivery) in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) if failure.is_none() => acknowledged.push(id),
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => failure = failure.or(Some(error)),
+                Err(_) => failure = failure.or(Some(rdkafka::error::KafkaError::Canceled)),
+            }
+        }
+        if !acknowledged.is_empty() {
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&acknowledged).execute(&mut *conn).await?;
+        }
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(acknowledged.len()),
+        }
+    }
+}
+
+/// Outbox rows not yet published.
+pub async fn depth(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(pool).await
+}

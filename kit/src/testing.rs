@@ -1,0 +1,66 @@
+//! Test support (feature `test-support`): one fresh database per test, a random topic
+//! namespace per test, and `wait_until` instead of sleeps. The real PostgreSQL and broker are
+//! started by `scripts/test.sh`, which exports `TEST_DATABASE_URL` and `KAFKA_BROKERS`.
+
+use crate::config::Config;
+use sqlx::{Connection, PgConnection};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is not set: run the tests through scripts/test.sh")
+}
+
+/// Creates an empty database with a unique name and returns its URL.
+pub async fn fresh_database() -> String {
+    let admin = admin_url();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL ends in /<database>");
+    format!("{base}/{name}")
+}
+
+/// The test broker's address.
+pub fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").expect("KAFKA_BROKERS is not set: run the tests through scripts/test.sh")
+}
+
+/// A namespace no other test uses, so tests share the broker without sharing topics.
+pub fn random_namespace() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A configuration for `service` on a free port, against `database_url` and `namespace`.
+pub fn config(service: &'static str, database_url: String, namespace: &str) -> Config {
+    Config {
+        service,
+        database_url,
+        database_max_connections: 5,
+        kafka_brokers: brokers(),
+        grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        topic_namespace: namespace.to_owned(),
+        topic_partitions: 3,
+        topic_replication: 1,
+        consumer_batch_size: 64,
+        outbox_batch_size: 256,
+        kafka_linger: Duration::from_millis(0),
+    }
+}
+
+/// Polls `check` every 25 ms until it yields a value, or panics after `timeout` naming `what`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -1,0 +1,80 @@
+//! Topic names (one per producing service, plus a dead-letter topic per consumer) and their
+//! explicit, idempotent creation at start-up; auto-creation is never relied on.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+/// The topics of the flow, one per producing service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// order-service: OrderPlaced.
+    Orders,
+    /// inventory-service: StockReserved, StockRejected, StockRestocked.
+    Inventory,
+    /// fulfillment-service: Picked, Sorted, Packed.
+    Fulfillment,
+    /// shipping-service: Shipped.
+    Shipping,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 4] = [Topic::Orders, Topic::Inventory, Topic::Fulfillment, Topic::Shipping];
+
+    fn stem(self) -> &'static str {
+        match self {
+            Topic::Orders => "orders",
+            Topic::Inventory => "inventory",
+            Topic::Fulfillment => "fulfillment",
+            Topic::Shipping => "shipping",
+        }
+    }
+}
+
+/// Topic names within one namespace (`orderflow` in production, a random one per test).
+#[derive(Debug, Clone)]
+pub struct Topics {
+    namespace: String,
+}
+
+impl Topics {
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self { namespace: namespace.into() }
+    }
+
+    /// `<namespace>.<stem>.v1`, e.g. `orderflow.orders.v1`.
+    pub fn name(&self, topic: Topic) -> String {
+        format!("{}.{}.v1", self.namespace, topic.stem())
+    }
+
+    /// Where events that `service` could not decode or apply go, e.g. `orderflow.dlq.order-service.v1`.
+    pub fn dead_letter(&self, service: &str) -> String {
+        format!("{}.dlq.{service}.v1", self.namespace)
+    }
+}
+
+/// Why topics could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("kafka admin request failed: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("creating topic {topic} failed: {code}")]
+    Create { topic: String, code: RDKafkaErrorCode },
+}
+
+/// Creates `names` if they do not exist yet; existing topics are left as they are.
+pub async fn ensure(brokers: &str, names: &[String], partitions: i32, replication: i32) -> Result<(), TopicError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let new: Vec<NewTopic<'_>> =
+        names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication))).collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(TopicError::Create { topic, code }),
+        }
+    }
+    Ok(())
+}

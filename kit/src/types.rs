@@ -1,0 +1,122 @@
+//! Validated newtypes shared by several services' domains, built at the edge.
+
+use std::fmt;
+
+/// A rejected input: the field's path (`lines[2].quantity`) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// A stock-keeping unit: 1 to 64 characters of `A-Z a-z 0-9 - _ .`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sku(String);
+
+impl Sku {
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates `value` as the SKU in `field`.
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(FieldError::new(field, "must not be empty"));
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(FieldError::new(field, format!("must be at most {} characters", Self::MAX_LEN)));
+        }
+        if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(FieldError::new(field, "may contain only letters, digits, '-', '_' and '.'"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A positive quantity no larger than `max`.
+pub fn positive(field: &str, value: i64, max: i64) -> Result<i64, FieldError> {
+    if value <= 0 {
+        return Err(FieldError::new(field, "must be greater than zero"));
+    }
+    if value > max {
+        return Err(FieldError::new(field, format!("must be at most {max}")));
+    }
+    Ok(value)
+}
+
+/// A required, trimmed text of at most `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    optional_text(field, value, max)
+}
+
+/// An optional, trimmed text of at most `max` characters.
+pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+/// An id in UUID form, as every order id is.
+pub fn uuid(field: &str, value: &str) -> Result<uuid::Uuid, FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    uuid::Uuid::parse_str(value.trim()).map_err(|_| FieldError::new(field, "must be a UUID"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sku_rejects_empty_long_and_odd_characters() {
+        assert_eq!(Sku::parse("sku", " ").unwrap_err().message, "must not be empty");
+        assert!(Sku::parse("sku", &"A".repeat(65)).is_err());
+        assert!(Sku::parse("sku", "A B").is_err());
+        assert_eq!(Sku::parse("sku", " MUG-1 ").unwrap().as_str(), "MUG-1");
+    }
+
+    #[test]
+    fn positive_names_the_field() {
+        let e = positive("lines[0].quantity", 0, 10).unwrap_err();
+        assert_eq!(e.to_string(), "lines[0].quantity: must be greater than zero");
+        assert!(positive("q", 11, 10).is_err());
+        assert_eq!(positive("q", 10, 10), Ok(10));
+    }
+
+    #[test]
+    fn texts_are_trimmed_and_bounded() {
+        assert!(required_text("name", "  ", 5).is_err());
+        assert!(required_text("name", "abcdef", 5).is_err());
+        assert_eq!(optional_text("line2", " x ", 5).unwrap(), "x");
+    }
+
+    #[test]
+    fn uuid_is_required_and_parsed() {
+        assert_eq!(uuid("order_id", "").unwrap_err().message, "is required");
+        assert_eq!(uuid("order_id", "nope").unwrap_err().message, "must be a UUID");
+        assert!(uuid("order_id", "0190b8a4-2f2e-7cc0-8a2b-4f5e6d7c8b9a").is_ok());
+    }
+}

@@ -1,0 +1,83 @@
+//! The `orderflow.order.v1.OrderService` adapter: maps requests to the steps and errors to
+//! status codes.
+
+use crate::{place_order, store};
+use futures::Stream;
+use orderflow_kit::topics::Topics;
+use orderflow_kit::types::required_text;
+use orderflow_kit::types::uuid;
+use orderflow_kit::{Service, ServiceError, grpc};
+use orderflow_proto::order::v1::order_service_server::OrderService;
+use orderflow_proto::order::v1::{
+    CancelOrderRequest, CancelOrderResponse, GetOrderRequest, GetOrderResponse, ListOrdersRequest, ListOrdersResponse,
+    PlaceOrderRequest, PlaceOrderResponse, WatchOrderRequest, WatchOrderResponse,
+};
+use sqlx::PgPool;
+use std::pin::Pin;
+use tonic::{Request, Response, Status};
+
+#[derive(Debug, Clone)]
+pub struct OrderApi {
+    pool: PgPool,
+    topics: Topics,
+}
+
+impl OrderApi {
+    pub fn new(service: &Service) -> Self {
+        Self { pool: service.pool.clone(), topics: service.topics.clone() }
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchOrderResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl OrderService for OrderApi {
+    async fn place_order(&self, request: Request<PlaceOrderRequest>) -> Result<Response<PlaceOrderResponse>, Status> {
+        let trace = grpc::trace_of(&request);
+        let order = place_order::place_order(&self.pool, &self.topics, trace, request.into_inner()).await?;
+        Ok(Response::new(PlaceOrderResponse { order: Some(order) }))
+    }
+
+    async fn get_order(&self, request: Request<GetOrderRequest>) -> Result<Response<GetOrderResponse>, Status> {
+        let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        let stored = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;
+        let stored = stored.ok_or_else(|| ServiceError::NotFound(format!("order {order_id} not found")))?;
+        Ok(Response::new(GetOrderResponse { order: Some(stored.order) }))
+    }
+
+    async fn list_orders(&self, request: Request<ListOrdersRequest>) -> Result<Response<ListOrdersResponse>, Status> {
+        let request = request.into_inner();
+        let customer_id = required_text("customer_id", &request.customer_id, 64).map_err(ServiceError::from)?;
+        let before = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(uuid("page_token", &request.page_token).map_err(ServiceError::from)?)
+        };
+        let size = grpc::page_size(request.page_size, 20, 100);
+        let mut orders =
+            store::list_by_customer(&self.pool, &customer_id, before, size + 1).await.map_err(ServiceError::from)?;
+        let next_page_token = if orders.len() as i64 > size {
+            orders.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+            orders.last().map(|o| o.order_id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListOrdersResponse { orders, next_page_token }))
+    }
+
+    async fn cancel_order(
+        &self,
+        _request: Request<CancelOrderRequest>,
+    ) -> Result<Response<CancelOrderResponse>, Status> {
+        Err(Status::unimplemented("CancelOrder is not available yet"))
+    }
+
+    type WatchOrderStream = WatchStream;
+
+    async fn watch_order(
+        &self,
+        _request: Request<WatchOrderRequest>,
+    ) -> Result<Response<Self::WatchOrderStream>, Status> {
+        Err(Status::unimplemented("WatchOrder is not available yet"))
+    }
+}

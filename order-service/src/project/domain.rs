@@ -1,0 +1,116 @@
+//! How events move an order's status: forward only along
+//! PLACED → RESERVED → PICKED → SORTED → PACKED → SHIPPED → DELIVERED, with REJECTED (from
+//! PLACED) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
+//! Pure: no I/O.
+
+use crate::store::View;
+use orderflow_proto::events::v1::event_envelope::Payload;
+use orderflow_proto::order::v1::OrderStatus;
+
+/// The status an event announces, or `None` for events that are not about an order's progress.
+pub fn announced(payload: &Payload) -> Option<OrderStatus> {
+    match payload {
+        Payload::OrderPlaced(_) => Some(OrderStatus::Placed),
+        Payload::StockReserved(_) => Some(OrderStatus::Reserved),
+        Payload::StockRejected(_) => Some(OrderStatus::Rejected),
+        Payload::Picked(_) => Some(OrderStatus::Picked),
+        Payload::Sorted(_) => Some(OrderStatus::Sorted),
+        Payload::Packed(_) => Some(OrderStatus::Packed),
+        Payload::Shipped(_) => Some(OrderStatus::Shipped),
+        Payload::StockRestocked(_) => None,
+    }
+}
+
+/// The position of a status in the flow, used to order the timeline causally.
+pub fn step(status: OrderStatus) -> i32 {
+    match status {
+        OrderStatus::Unspecified => 0,
+        OrderStatus::Placed => 1,
+        OrderStatus::Reserved | OrderStatus::Rejected => 2,
+        OrderStatus::Picked => 3,
+        OrderStatus::Sorted => 4,
+        OrderStatus::Packed => 5,
+        OrderStatus::Shipped => 6,
+        OrderStatus::Delivered => 7,
+        OrderStatus::Cancelled => 8,
+    }
+}
+
+fn is_end(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Delivered | OrderStatus::Rejected | OrderStatus::Cancelled)
+}
+
+/// The view after `payload`: details are recorded whenever they arrive, the status moves only
+/// forward and never out of an end state.
+pub fn evolve(view: &View, payload: &Payload) -> View {
+    let mut next = view.clone();
+    match payload {
+        Payload::StockRejected(rejected) => next.rejection_reason.clone_from(&rejected.reason),
+        Payload::Shipped(shipped) => {
+            next.carrier.clone_from(&shipped.carrier);
+            next.tracking_number.clone_from(&shipped.tracking_number);
+        }
+        _ => {}
+    }
+    if let Some(status) = announced(payload) {
+        let rejected_late = status == OrderStatus::Rejected && view.status != OrderStatus::Placed;
+        if !is_end(view.status) && !rejected_late && step(status) > step(view.status) {
+            next.status = status;
+        }
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderflow_proto::events::v1::{Packed, Picked, Shipped, StockRejected, StockReserved};
+
+    fn view(status: OrderStatus) -> View {
+        View { status, rejection_reason: String::new(), carrier: String::new(), tracking_number: String::new() }
+    }
+
+    #[test]
+    fn the_happy_path_moves_forward_step_by_step() {
+        let mut v = view(OrderStatus::Placed);
+        for (payload, expected) in [
+            (Payload::StockReserved(StockReserved::default()), OrderStatus::Reserved),
+            (Payload::Picked(Picked::default()), OrderStatus::Picked),
+            (Payload::Packed(Packed::default()), OrderStatus::Packed),
+            (
+                Payload::Shipped(Shipped { carrier: "DPD".into(), tracking_number: "T1".into(), ..Default::default() }),
+                OrderStatus::Shipped,
+            ),
+        ] {
+            v = evolve(&v, &payload);
+            assert_eq!(v.status, expected);
+        }
+        assert_eq!((v.carrier.as_str(), v.tracking_number.as_str()), ("DPD", "T1"));
+    }
+
+    #[test]
+    fn late_events_never_move_an_order_backwards() {
+        let shipped = view(OrderStatus::Shipped);
+        assert_eq!(evolve(&shipped, &Payload::Picked(Picked::default())).status, OrderStatus::Shipped);
+        assert_eq!(evolve(&shipped, &Payload::StockReserved(StockReserved::default())).status, OrderStatus::Shipped);
+    }
+
+    #[test]
+    fn rejection_ends_a_placed_order_only() {
+        let rejected = evolve(
+            &view(OrderStatus::Placed),
+            &Payload::StockRejected(StockRejected { reason: "out of stock".into(), skus: vec![] }),
+        );
+        assert_eq!((rejected.status, rejected.rejection_reason.as_str()), (OrderStatus::Rejected, "out of stock"));
+        assert_eq!(evolve(&rejected, &Payload::Picked(Picked::default())).status, OrderStatus::Rejected);
+        let reserved = view(OrderStatus::Reserved);
+        assert_eq!(evolve(&reserved, &Payload::StockRejected(StockRejected::default())).status, OrderStatus::Reserved);
+    }
+
+    #[test]
+    fn an_early_event_skips_ahead_and_the_late_one_is_still_harmless() {
+        let v = evolve(&view(OrderStatus::Placed), &Payload::Packed(Packed::default()));
+        assert_eq!(v.status, OrderStatus::Packed);
+        assert_eq!(evolve(&v, &Payload::Picked(Picked::default())).status, OrderStatus::Packed);
+    }
+}

@@ -1,0 +1,211 @@
+//! The `orders` and `order_timeline` tables: writes in the caller's transaction, reads as
+//! the public `Order` message.
+
+use chrono::{DateTime, Utc};
+use orderflow_kit::envelope::{self, EventEnvelope};
+use orderflow_proto::events::v1::OrderPlaced;
+use orderflow_proto::order::v1::{Order, OrderStatus, TimelineEntry};
+use prost::Message;
+use sqlx::postgres::PgConnection;
+use sqlx::{Executor, Postgres};
+use uuid::Uuid;
+
+/// The projected part of an order that events change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub status: OrderStatus,
+    pub rejection_reason: String,
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    order_id: Uuid,
+    request: Vec<u8>,
+    placed: Vec<u8>,
+    status: String,
+    rejection_reason: String,
+    carrier: String,
+    tracking_number: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TimelineRow {
+    event_id: Uuid,
+    event_type: String,
+    producer: String,
+    occurred_at: DateTime<Utc>,
+}
+
+/// A stored order: the public message and the request it was placed with.
+#[derive(Debug)]
+pub struct Stored {
+    pub order: Order,
+    pub request: Vec<u8>,
+}
+
+const COLUMNS: &str =
+    "order_id, request, placed, status, rejection_reason, carrier, tracking_number, created_at, updated_at";
+
+/// Inserts a new order and its OrderPlaced timeline entry. `Ok(false)` if the idempotency
+/// key is already taken (nothing is written then).
+pub async fn insert(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    idempotency_key: Option<&str>,
+    request: &[u8],
+    placed: &OrderPlaced,
+    event: &EventEnvelope,
+) -> Result<bool, sqlx::Error> {
+    let customer_id = placed.customer.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
+    let inserted = sqlx::query(
+        "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(idempotency_key)
+    .bind(request)
+    .bind(customer_id)
+    .bind(placed.encode_to_vec())
+    .bind(OrderStatus::Placed.as_str_name())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    append_timeline(conn, order_id, event, 1).await?;
+    Ok(true)
+}
+
+/// Records `event` in the order's timeline at flow step `step`; a repeat is ignored.
+pub async fn append_timeline(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    event: &EventEnvelope,
+    step: i32,
+) -> Result<(), sqlx::Error> {
+    let event_id = Uuid::parse_str(&event.event_id).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO order_timeline (event_id, order_id, event_type, producer, occurred_at, step) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(order_id)
+    .bind(&event.event_type)
+    .bind(&event.producer)
+    .bind(envelope::occurred_at(event))
+    .bind(step)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Locks the order's row for this transaction and returns its view; `None` if unknown.
+pub async fn lock_view(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<View>, sqlx::Error> {
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT status, rejection_reason, carrier, tracking_number FROM orders WHERE order_id = $1 FOR UPDATE",
+    )
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(status, rejection_reason, carrier, tracking_number)| View {
+        status: OrderStatus::from_str_name(&status).unwrap_or(OrderStatus::Unspecified),
+        rejection_reason,
+        carrier,
+        tracking_number,
+    }))
+}
+
+pub async fn save_view(conn: &mut PgConnection, order_id: Uuid, view: &View) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET status = $2, rejection_reason = $3, carrier = $4, tracking_number = $5, updated_at = now() WHERE order_id = $1")
+        .bind(order_id)
+        .bind(view.status.as_str_name())
+        .bind(&view.rejection_reason)
+        .bind(&view.carrier)
+        .bind(&view.tracking_number)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The order with its full timeline, in flow order.
+pub async fn load<'c, E>(db: E, order_id: Uuid) -> Result<Option<Stored>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres> + Copy,
+{
+    let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE order_id = $1"))
+        .bind(order_id)
+        .fetch_optional(db)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let timeline: Vec<TimelineRow> = sqlx::query_as(
+        "SELECT event_id, event_type, producer, occurred_at FROM order_timeline WHERE order_id = $1 ORDER BY step, occurred_at, seq",
+    )
+    .bind(order_id)
+    .fetch_all(db)
+    .await?;
+    let request = row.request.clone();
+    let mut order = to_order(row);
+    order.timeline = timeline
+        .into_iter()
+        .map(|t| TimelineEntry {
+            event_type: t.event_type,
+            event_id: t.event_id.to_string(),
+            occurred_at: Some(envelope::timestamp(t.occurred_at)),
+            producer: t.producer,
+        })
+        .collect();
+    Ok(Some(Stored { order, request }))
+}
+
+/// The id of the order placed with `key`, if any.
+pub async fn find_by_idempotency_key<'c, E>(db: E, key: &str) -> Result<Option<Uuid>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query_scalar("SELECT order_id FROM orders WHERE idempotency_key = $1").bind(key).fetch_optional(db).await
+}
+
+/// A customer's orders, newest first (UUIDv7 ids sort by creation), without timelines.
+pub async fn list_by_customer<'c, E>(
+    db: E,
+    customer_id: &str,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND ($2::uuid IS NULL OR order_id < $2) ORDER BY order_id DESC LIMIT $3"
+    ))
+    .bind(customer_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(to_order).collect())
+}
+
+fn to_order(row: OrderRow) -> Order {
+    let placed = OrderPlaced::decode(row.placed.as_slice()).unwrap_or_default();
+    Order {
+        order_id: row.order_id.to_string(),
+        status: OrderStatus::from_str_name(&row.status).unwrap_or(OrderStatus::Unspecified) as i32,
+        customer: placed.customer,
+        lines: placed.lines,
+        shipping_address: placed.shipping_address,
+        payment_reference: placed.payment_reference,
+        service_level: placed.service_level,
+        rejection_reason: row.rejection_reason,
+        tracking_number: row.tracking_number,
+        carrier: row.carrier,
+        timeline: Vec::new(),
+        created_at: Some(envelope::timestamp(row.created_at)),
+        updated_at: Some(envelope::timestamp(row.updated_at)),
+    }
+}

@@ -1,0 +1,234 @@
+//! orderctl: the way a person tries Orderflow. Talks to the four services over gRPC.
+
+mod demo;
+mod print;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use orderflow_proto::inventory::v1::{GetStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest};
+use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
+use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest};
+use tonic::transport::Channel;
+
+#[derive(Debug, Parser)]
+#[command(name = "orderctl", version, about = "Command-line client for Orderflow")]
+struct Cli {
+    /// order-service address.
+    #[arg(long, env = "ORDER_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    order_addr: String,
+    /// inventory-service address.
+    #[arg(long, env = "INVENTORY_ADDR", default_value = "http://127.0.0.1:50052", global = true)]
+    inventory_addr: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or update products and add stock.
+    #[command(subcommand)]
+    Product(ProductCommand),
+    /// Show stock levels.
+    #[command(subcommand)]
+    Stock(StockCommand),
+    /// Place orders and follow them.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Seed a small catalogue, place demo orders and follow them until they end.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductCommand {
+    /// Create a product or update its description.
+    Upsert {
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        bin: String,
+        #[arg(long)]
+        weight_grams: u32,
+        #[arg(long, default_value_t = 0)]
+        low_stock_threshold: i64,
+    },
+    /// Add stock to a product.
+    Restock {
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        quantity: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StockCommand {
+    /// One product's stock.
+    Get { sku: String },
+    /// Every product's stock.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum OrderCommand {
+    /// Place an order; prints the order id at once.
+    Place(Box<PlaceArgs>),
+    /// Show an order with its timeline.
+    Get { order_id: String },
+    /// A customer's orders, newest first.
+    List {
+        #[arg(long)]
+        customer_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PlaceArgs {
+    #[arg(long, default_value = "cust-1")]
+    customer_id: String,
+    #[arg(long, default_value = "Ada Lovelace")]
+    customer_name: String,
+    #[arg(long, default_value = "ada@example.com")]
+    email: String,
+    /// A line as SKU:QUANTITY; repeat for more lines.
+    #[arg(long = "line", required = true)]
+    lines: Vec<String>,
+    #[arg(long, default_value = "12 Analytical Row")]
+    line1: String,
+    #[arg(long, default_value = "Berlin")]
+    city: String,
+    #[arg(long, default_value = "10115")]
+    postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[arg(long, default_value = "DE")]
+    country: String,
+    #[arg(long, default_value = "pay-demo")]
+    payment_reference: String,
+    #[arg(long)]
+    express: bool,
+    #[arg(long, default_value = "")]
+    idempotency_key: String,
+}
+
+impl PlaceArgs {
+    fn into_request(self) -> anyhow::Result<PlaceOrderRequest> {
+        let lines = self
+            .lines
+            .iter()
+            .map(|line| {
+                let (sku, quantity) =
+                    line.rsplit_once(':').with_context(|| format!("line {line:?} is not SKU:QUANTITY"))?;
+                Ok(OrderLine {
+                    sku: sku.to_owned(),
+                    quantity: quantity.parse().with_context(|| format!("quantity in {line:?}"))?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(PlaceOrderRequest {
+            idempotency_key: self.idempotency_key,
+            customer: Some(Customer { id: self.customer_id, name: self.customer_name.clone(), email: self.email }),
+            lines,
+            shipping_address: Some(Address {
+                name: self.customer_name,
+                line1: self.line1,
+                line2: String::new(),
+                city: self.city,
+                postal_code: self.postal_code,
+                country: self.country,
+            }),
+            payment_reference: self.payment_reference,
+            service_level: if self.express { ServiceLevel::Express } else { ServiceLevel::Standard } as i32,
+        })
+    }
+}
+
+async fn connect(addr: &str) -> anyhow::Result<Channel> {
+    Channel::from_shared(addr.to_owned())?.connect().await.with_context(|| format!("cannot reach {addr}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Product(command) => {
+            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
+            match command {
+                ProductCommand::Upsert { sku, name, bin, weight_grams, low_stock_threshold } => {
+                    let request =
+                        UpsertProductRequest { sku, name, bin_location: bin, weight_grams, low_stock_threshold };
+                    let product = inventory.upsert_product(request).await?.into_inner().product.unwrap_or_default();
+                    println!("product {} saved ({}, bin {})", product.sku, product.name, product.bin_location);
+                }
+                ProductCommand::Restock { sku, quantity } => {
+                    let stock = inventory
+                        .restock(RestockRequest { sku, quantity })
+                        .await?
+                        .into_inner()
+                        .stock
+                        .unwrap_or_default();
+                    print::stock_header();
+                    print::stock(&stock);
+                }
+            }
+        }
+        Command::Stock(command) => {
+            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
+            print::stock_header();
+            match command {
+                StockCommand::Get { sku } => {
+                    print::stock(&inventory.get_stock(GetStockRequest { sku }).await?.into_inner())
+                }
+                StockCommand::List => {
+                    let mut page_token = String::new();
+                    loop {
+                        let page =
+                            inventory.list_stock(ListStockRequest { page_size: 100, page_token }).await?.into_inner();
+                        page.items.iter().for_each(print::stock);
+                        if page.next_page_token.is_empty() {
+                            break;
+                        }
+                        page_token = page.next_page_token;
+                    }
+                }
+            }
+        }
+        Command::Order(command) => {
+            let mut orders = OrderServiceClient::new(connect(&cli.order_addr).await?);
+            match command {
+                OrderCommand::Place(args) => {
+                    let order =
+                        orders.place_order((*args).into_request()?).await?.into_inner().order.unwrap_or_default();
+                    println!("order {} {}", order.order_id, print::status(order.status));
+                }
+                OrderCommand::Get { order_id } => {
+                    let order =
+                        orders.get_order(GetOrderRequest { order_id }).await?.into_inner().order.unwrap_or_default();
+                    print::order(&order);
+                }
+                OrderCommand::List { customer_id } => {
+                    let page = orders
+                        .list_orders(ListOrdersRequest { customer_id, page_size: 50, page_token: String::new() })
+                        .await?
+                        .into_inner();
+                    for order in page.orders {
+                        println!(
+                            "{}  {:<9}  {} line(s)",
+                            order.order_id,
+                            print::status(order.status),
+                            order.lines.len()
+                        );
+                    }
+                }
+            }
+        }
+        Command::Demo(args) => {
+            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
+            let orders = OrderServiceClient::new(connect(&cli.order_addr).await?);
+            demo::run(args, inventory, orders).await?;
+        }
+    }
+    Ok(())
+}

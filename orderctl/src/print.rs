@@ -1,0 +1,49 @@
+//! Human-readable output.
+
+use orderflow_proto::inventory::v1::GetStockResponse;
+use orderflow_proto::order::v1::{Order, OrderStatus};
+
+pub fn status(status: i32) -> &'static str {
+    OrderStatus::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
+}
+
+pub fn time(at: Option<&prost_types::Timestamp>) -> String {
+    at.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map_or_else(|| "-".to_owned(), |t| t.format("%H:%M:%S%.3f").to_string())
+}
+
+pub fn order(order: &Order) {
+    println!("order     {}", order.order_id);
+    println!("status    {}", status(order.status));
+    if let Some(customer) = &order.customer {
+        println!("customer  {} ({})", customer.name, customer.id);
+    }
+    for line in &order.lines {
+        println!("line      {} x {}", line.quantity, line.sku);
+    }
+    if !order.rejection_reason.is_empty() {
+        println!("rejected  {}", order.rejection_reason);
+    }
+    if !order.tracking_number.is_empty() {
+        println!("shipping  {} {}", order.carrier, order.tracking_number);
+    }
+    println!("timeline");
+    for entry in &order.timeline {
+        println!(
+            "  {}  {:<14} {:<20} {}",
+            time(entry.occurred_at.as_ref()),
+            entry.event_type,
+            entry.producer,
+            entry.event_id
+        );
+    }
+}
+
+pub fn stock_header() {
+    println!("{:<16} {:>8} {:>8} {:>9}  bin", "sku", "on_hand", "reserved", "available");
+}
+
+pub fn stock(stock: &GetStockResponse) {
+    let bin = stock.product.as_ref().map(|p| p.bin_location.as_str()).unwrap_or_default();
+    println!("{:<16} {:>8} {:>8} {:>9}  {}", stock.sku, stock.on_hand, stock.reserved, stock.available, bin);
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Shared by scripts/up.sh and scripts/test.sh: installs what is missing (Debian packages, the
+# pinned tansu broker), then starts a throwaway PostgreSQL cluster and a tansu broker on free
+# ports under a temporary state directory. Everything started here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TANSU_VERSION=0.6.0
+CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
+STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/orderflow.XXXXXX")
+chmod 755 "$STATE_DIR"
+PIDS=()
+PG_DATA=""
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+# Debian packages: PostgreSQL's server, and a C toolchain for librdkafka (rdkafka-sys).
+ensure_packages() {
+  local missing=()
+  pg_bindir >/dev/null || missing+=(postgresql)
+  command -v cc >/dev/null || missing+=(gcc)
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
+  command -v perl >/dev/null || missing+=(perl)
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  command -v cargo >/dev/null || { echo "cargo is missing: install the Rust toolchain (https://rustup.rs)" >&2; exit 1; }
+}
+
+# The pinned broker, built once into ~/.cargo/bin and reused by every later run.
+ensure_tansu() {
+  TANSU="$CARGO_BIN/tansu"
+  if [ -x "$TANSU" ] && "$TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    return
+  fi
+  log "installing tansu $TANSU_VERSION into $CARGO_BIN (once; about 10 minutes on 2 cores)"
+  cargo install --locked "tansu@$TANSU_VERSION" --features postgres,libsql,dynostore
+}
+
+free_port() {
+  local port
+  for _ in $(seq 200); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+wait_for_port() { # port what
+  for _ in $(seq 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  echo "$2 did not start listening on port $1; see $STATE_DIR" >&2
+  return 1
+}
+
+# A throwaway cluster owned by an unprivileged user (initdb refuses root). Sets PG_URL (the
+# admin URL) and PG_PORT. Extra server settings may be passed as arguments.
+start_postgres() {
+  local bindir run=()
+  bindir=$(pg_bindir)
+  PG_DATA="$STATE_DIR/pgdata"
+  mkdir -p "$PG_DATA" "$STATE_DIR/pgsock"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$PG_DATA" "$STATE_DIR/pgsock"
+    run=(runuser -u postgres --)
+  fi
+  PG_CTL=("${run[@]}" "$bindir/pg_ctl")
+  PG_PORT=$(free_port)
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  "${run[@]}" "$bindir/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >"$STATE_DIR/initdb.log" 2>&1
+  local options="-p $PG_PORT -k $STATE_DIR/pgsock -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
+  "${PG_CTL[@]}" -D "$PG_DATA" -l "$STATE_DIR/postgres.log" -o "$options" -w start >/dev/null
+  PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+create_database() {
+  psql_admin -c "CREATE DATABASE $1" >/dev/null
+}
+
+psql_admin() {
+  local bindir
+  bindir=$(pg_bindir)
+  "$bindir/psql" -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"
+}
+
+# tansu on a free port with durable SQLite storage. Sets KAFKA_BROKERS.
+start_tansu() {
+  local port
+  port=$(free_port)
+  log "starting tansu $TANSU_VERSION on 127.0.0.1:$port"
+  "$TANSU" broker \
+    --storage-engine "sqlite://$STATE_DIR/tansu.db" \
+    --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" >"$STATE_DIR/tansu.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" tansu
+  KAFKA_BROKERS="127.0.0.1:$port"
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+    "${PG_CTL[@]}" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
+  fi
+  if [ "${KEEP_STATE:-0}" = 1 ] || [ "$status" != 0 ]; then
+    echo "logs and data kept in $STATE_DIR" >&2
+  else
+    rm -rf "$STATE_DIR"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The main command: sets up what is missing, builds, starts PostgreSQL (one database per
+# service), the tansu broker and the four services, seeds a catalogue and places demo orders
+# with orderctl, then keeps the stack running until Ctrl-C and stops everything it started.
+#
+#   PROFILE=release|dev (default release)   ORDER_PORT/INVENTORY_PORT/... to move the gRPC ports
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+PROFILE=${PROFILE:-release}
+declare -A PORTS=(
+  [order]=${ORDER_PORT:-50051}
+  [inventory]=${INVENTORY_PORT:-50052}
+  [fulfillment]=${FULFILLMENT_PORT:-50053}
+  [shipping]=${SHIPPING_PORT:-50054}
+)
+for name in order inventory fulfillment shipping; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/${PORTS[$name]}") 2>/dev/null; then
+    echo "port ${PORTS[$name]} ($name-service) is in use; free it or set ${name^^}_PORT" >&2
+    exit 1
+  fi
+done
+
+ensure_packages
+ensure_tansu
+
+log "building the services and orderctl ($PROFILE)"
+cargo build --locked --profile "$PROFILE" --bins
+BIN="$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+
+start_postgres
+for name in orders inventory fulfillment shipping; do create_database "$name"; done
+start_tansu
+
+mkdir -p "$STATE_DIR/logs"
+start_service() { # name database
+  local name=$1 database=$2
+  DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$database" \
+  KAFKA_BROKERS="$KAFKA_BROKERS" \
+  GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
+    "$BIN/$name-service" >"$STATE_DIR/logs/$name-service.log" 2>&1 &
+  PIDS+=($!)
+}
+start_service order orders
+start_service inventory inventory
+start_service fulfillment fulfillment
+start_service shipping shipping
+for name in order inventory fulfillment shipping; do wait_for_port "${PORTS[$name]}" "$name-service"; done
+log "services up: order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
+
+export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}"
+log "seeding a catalogue and placing demo orders"
+"$BIN/orderctl" demo
+
+cat <<INFO
+
+Orderflow is running. In another shell:
+
+  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR
+  $BIN/orderctl stock list
+  $BIN/orderctl order place --line MUG-BLUE:2 --line TEE-M:1
+  $BIN/orderctl order get <order id>
+
+PostgreSQL: postgres://postgres@127.0.0.1:$PG_PORT/<orders|inventory|fulfillment|shipping>
+Kafka (tansu): $KAFKA_BROKERS
+Logs: $STATE_DIR/logs/
+
+Press Ctrl-C to stop everything.
+INFO
+
+# Stay up until Ctrl-C, or until a process of the stack dies.
+wait -n "${PIDS[@]}"
+echo "a process of the stack exited; stopping (logs in $STATE_DIR/logs)" >&2
+KEEP_STATE=1
+exit 1

@@ -1,0 +1,6 @@
+//! shipping-service binary: see the crate docs.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    orderflow_kit::run_main::<shipping_service::App>(shipping_service::SERVICE, 50054).await
+}

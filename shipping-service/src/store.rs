@@ -1,0 +1,78 @@
+//! The `shipments` table.
+
+use chrono::{DateTime, Utc};
+use orderflow_kit::envelope;
+use orderflow_proto::events::v1::Shipped;
+use orderflow_proto::shipping::v1::{Shipment, ShipmentStatus};
+use sqlx::postgres::PgConnection;
+use sqlx::{Executor, Postgres};
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    order_id: Uuid,
+    status: String,
+    carrier: String,
+    carrier_service: String,
+    tracking_number: String,
+    weight_grams: i32,
+    cost_cents: i64,
+    destination_country: String,
+    shipped_at: DateTime<Utc>,
+}
+
+/// True if the order already has a shipment (locking it for this transaction).
+pub async fn exists(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<Uuid> = sqlx::query_scalar("SELECT order_id FROM shipments WHERE order_id = $1 FOR UPDATE")
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    shipped: &Shipped,
+    country: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO shipments (order_id, status, carrier, carrier_service, tracking_number, weight_grams, cost_cents, destination_country) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(order_id)
+    .bind(ShipmentStatus::Shipped.as_str_name())
+    .bind(&shipped.carrier)
+    .bind(&shipped.carrier_service)
+    .bind(&shipped.tracking_number)
+    .bind(i32::try_from(shipped.weight_grams).unwrap_or(i32::MAX))
+    .bind(shipped.cost_cents)
+    .bind(country)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn load<'c, E>(db: E, order_id: Uuid) -> Result<Option<Shipment>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT order_id, status, carrier, carrier_service, tracking_number, weight_grams, cost_cents, destination_country, shipped_at \
+         FROM shipments WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| Shipment {
+        order_id: r.order_id.to_string(),
+        status: ShipmentStatus::from_str_name(&r.status).unwrap_or(ShipmentStatus::Unspecified) as i32,
+        carrier: r.carrier,
+        carrier_service: r.carrier_service,
+        tracking_number: r.tracking_number,
+        weight_grams: u32::try_from(r.weight_grams).unwrap_or(0),
+        cost_cents: r.cost_cents,
+        destination_country: r.destination_country,
+        shipped_at: Some(envelope::timestamp(r.shipped_at)),
+    }))
+}
