@@ -75,18 +75,20 @@ wait_for_port() { # port what
 start_postgres() {
   local bindir run=()
   bindir=$(pg_bindir)
-  PG_DATA="$STATE_DIR/pgdata"
-  mkdir -p "$PG_DATA" "$STATE_DIR/pgsock"
+  # Data, socket and log live in one directory the server's user owns.
+  local dir="$STATE_DIR/postgres"
+  PG_DATA="$dir/data"
+  mkdir -p "$dir"
   if [ "$(id -u)" = 0 ]; then
-    chown postgres: "$PG_DATA" "$STATE_DIR/pgsock"
+    chown postgres: "$dir"
     run=(runuser -u postgres --)
   fi
   PG_CTL=("${run[@]}" "$bindir/pg_ctl")
   PG_PORT=$(free_port)
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   "${run[@]}" "$bindir/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >"$STATE_DIR/initdb.log" 2>&1
-  local options="-p $PG_PORT -k $STATE_DIR/pgsock -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
-  "${PG_CTL[@]}" -D "$PG_DATA" -l "$STATE_DIR/postgres.log" -o "$options" -w start >/dev/null
+  local options="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
+  "${PG_CTL[@]}" -D "$PG_DATA" -l "$dir/postgres.log" -o "$options" -w start >/dev/null
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 }
 
@@ -105,10 +107,11 @@ start_tansu() {
   local port
   port=$(free_port)
   log "starting tansu $TANSU_VERSION on 127.0.0.1:$port"
-  "$TANSU" broker \
-    --storage-engine "sqlite://$STATE_DIR/tansu.db" \
+  # tansu reads the sqlite path relative to its working directory.
+  (cd "$STATE_DIR" && exec "$TANSU" broker \
+    --storage-engine "sqlite://tansu.db" \
     --listener-url "tcp://127.0.0.1:$port" \
-    --advertised-listener-url "tcp://127.0.0.1:$port" >"$STATE_DIR/tansu.log" 2>&1 &
+    --advertised-listener-url "tcp://127.0.0.1:$port" >"$STATE_DIR/tansu.log" 2>&1) &
   PIDS+=($!)
   wait_for_port "$port" tansu
   KAFKA_BROKERS="127.0.0.1:$port"

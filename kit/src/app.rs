@@ -98,11 +98,12 @@ impl Service {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// An inbox consumer of `topics`, in this service's consumer group.
+    /// An inbox consumer of `topics`, in this service's consumer group `<namespace>.<service>`
+    /// (stacks that share a broker under different namespaces never share a group).
     pub fn consumer<H: EventHandler>(&self, topics: &[Topic], handler: H) -> anyhow::Result<InboxConsumer<H>> {
         let settings = ConsumerSettings {
             brokers: self.config.kafka_brokers.clone(),
-            group: self.config.service.to_owned(),
+            group: format!("{}.{}", self.config.topic_namespace, self.config.service),
             topics: topics.iter().map(|t| self.topics.name(*t)).collect(),
             dead_letter_topic: self.topics.dead_letter(self.config.service),
             batch_size: self.config.consumer_batch_size,

@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Settings every service shares. Service-specific settings are read by the service itself.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The service's name: producer field of its events, consumer group, log field.
+    /// The service's name: producer field of its events, part of its consumer group's name.
     pub service: &'static str,
     /// `DATABASE_URL`: the service's own PostgreSQL database.
     pub database_url: String,
@@ -16,7 +16,7 @@ pub struct Config {
     pub kafka_brokers: String,
     /// `GRPC_ADDR` (default `0.0.0.0:<the service's port>`); port 0 picks a free port.
     pub grpc_addr: SocketAddr,
-    /// `TOPIC_NAMESPACE` (default `orderflow`): prefix of every topic name.
+    /// `TOPIC_NAMESPACE` (default `orderflow`): prefix of every topic and consumer group name.
     pub topic_namespace: String,
     /// `TOPIC_PARTITIONS` (default 6): partitions of topics this service creates.
     pub topic_partitions: i32,
