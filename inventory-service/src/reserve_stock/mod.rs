@@ -52,3 +52,82 @@ impl EventHandler for OnOrderPlaced {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderflow_kit::envelope::Cause;
+    use orderflow_kit::testing;
+    use orderflow_kit::trace::TraceParent;
+    use orderflow_proto::common::v1::OrderLine;
+    use orderflow_proto::events::v1::OrderPlaced;
+    use sqlx::postgres::PgPoolOptions;
+
+    fn order_placed(sku: &str, quantity: i32) -> EventEnvelope {
+        let placed = OrderPlaced { lines: vec![OrderLine { sku: sku.into(), quantity }], ..Default::default() };
+        let order_id = Uuid::now_v7().to_string();
+        envelope::build(
+            "order-service",
+            &order_id,
+            Payload::OrderPlaced(placed),
+            &Cause::command(TraceParent::new_root()),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_concurrent_orders_for_the_last_ten_units_never_oversell() {
+        let pool = PgPoolOptions::new().max_connections(25).connect(&testing::fresh_database().await).await.unwrap();
+        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
+        sqlx::query("INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ('LAST', 'Last', 'A-1', 100, 10)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let handler = OnOrderPlaced::new("inventory".into());
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (pool, handler) = (pool.clone(), handler.clone());
+                tokio::spawn(async move {
+                    let mut tx = pool.begin().await.unwrap();
+                    handler.handle(&mut tx, &order_placed("LAST", 1)).await.unwrap();
+                    tx.commit().await.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let (on_hand, reserved): (i64, i64) =
+            sqlx::query_as("SELECT on_hand, reserved FROM products WHERE sku = 'LAST'").fetch_one(&pool).await.unwrap();
+        assert_eq!((on_hand, reserved), (10, 10));
+        let decisions: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM reservations GROUP BY status ORDER BY status")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(decisions, [("REJECTED".to_owned(), 40), ("RESERVED".to_owned(), 10)]);
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&pool).await.unwrap();
+        assert_eq!(events, 50, "one event per order, in the same transactions");
+    }
+
+    #[tokio::test]
+    async fn an_order_is_decided_once_however_often_it_arrives() {
+        let pool = PgPoolOptions::new().max_connections(2).connect(&testing::fresh_database().await).await.unwrap();
+        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
+        sqlx::query("INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ('MUG', 'Mug', 'A-1', 100, 10)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let handler = OnOrderPlaced::new("inventory".into());
+        let event = order_placed("MUG", 3);
+        for _ in 0..3 {
+            let mut tx = pool.begin().await.unwrap();
+            handler.handle(&mut tx, &event).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let reserved: i64 =
+            sqlx::query_scalar("SELECT reserved FROM products WHERE sku = 'MUG'").fetch_one(&pool).await.unwrap();
+        assert_eq!(reserved, 3);
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&pool).await.unwrap();
+        assert_eq!(events, 1);
+    }
+}

@@ -1,0 +1,154 @@
+//! The outbox relay and the inbox consumer against the real PostgreSQL and broker: events are
+//! published in order and deleted once acknowledged; each is applied exactly once, in the
+//! handler's transaction; a restarted consumer resumes from the offsets in its database; a
+//! malformed message goes to the dead-letter topic and the partition keeps flowing.
+
+use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::inbox::{Applied, ConsumerSettings, EventHandler, HandlerError, InboxConsumer};
+use orderflow_kit::outbox::{self, Relay};
+use orderflow_kit::trace::TraceParent;
+use orderflow_kit::{db, testing, topics};
+use orderflow_proto::events::v1::Sorted;
+use orderflow_proto::events::v1::event_envelope::Payload;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnection, PgPool};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+static NO_SERVICE_MIGRATIONS: Migrator = Migrator::DEFAULT;
+
+/// Records every applied event in `applied`, inside the batch transaction.
+struct Recorder;
+
+impl EventHandler for Recorder {
+    async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let Some(Payload::Sorted(sorted)) = &event.payload else {
+            return Err(HandlerError::Rejected("not Sorted".into()));
+        };
+        sqlx::query("INSERT INTO applied (tote_id) VALUES ($1)").bind(&sorted.tote_id).execute(conn).await?;
+        Ok(())
+    }
+}
+
+async fn setup() -> (PgPool, String, String) {
+    let pool = db::pool(&testing::fresh_database().await, 5).unwrap();
+    db::migrate(&pool, &NO_SERVICE_MIGRATIONS).await.unwrap();
+    sqlx::query("CREATE TABLE applied (seq serial PRIMARY KEY, tote_id text NOT NULL)").execute(&pool).await.unwrap();
+    let namespace = testing::random_namespace();
+    let (topic, dlq) = (format!("{namespace}.kit.v1"), format!("{namespace}.dlq.kit.v1"));
+    topics::ensure(&testing::brokers(), &[topic.clone(), dlq.clone()], 1, 1).await.unwrap();
+    (pool, topic, dlq)
+}
+
+fn event(tote: &str) -> EventEnvelope {
+    let payload = Payload::Sorted(Sorted { tote_id: tote.into() });
+    envelope::build("kit-test", "order-1", payload, &Cause::command(TraceParent::new_root()))
+}
+
+async fn enqueue(pool: &PgPool, topic: &str, events: &[&EventEnvelope]) {
+    let mut tx = pool.begin().await.unwrap();
+    for event in events {
+        outbox::enqueue(&mut tx, topic, &event.order_id, event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn publish_all(pool: &PgPool, relay: &Relay) -> usize {
+    let mut conn = pool.acquire().await.unwrap();
+    relay.publish_next_batch(&mut conn).await.unwrap()
+}
+
+fn consumer(pool: &PgPool, topic: &str, dlq: &str, group: &str) -> InboxConsumer<Recorder> {
+    let settings = ConsumerSettings {
+        brokers: testing::brokers(),
+        group: group.into(),
+        topics: vec![topic.into()],
+        dead_letter_topic: dlq.into(),
+        batch_size: 16,
+    };
+    InboxConsumer::new(settings, pool.clone(), Recorder).unwrap()
+}
+
+/// Consumes until `done` holds for the running total.
+async fn consume_until(consumer: &mut InboxConsumer<Recorder>, done: impl Fn(&Applied) -> bool) -> Applied {
+    let mut total = Applied::default();
+    let finished = tokio::time::timeout(Duration::from_secs(30), async {
+        while !done(&total) {
+            let batch = consumer.consume_next_batch().await.unwrap();
+            total.applied += batch.applied;
+            total.duplicates += batch.duplicates;
+            total.dead_lettered += batch.dead_lettered;
+            total.skipped += batch.skipped;
+        }
+    })
+    .await;
+    assert!(finished.is_ok(), "consumer did not get there; so far {total:?}");
+    total
+}
+
+async fn applied_totes(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT tote_id FROM applied ORDER BY seq").fetch_all(pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_published_in_order_and_applied_exactly_once() {
+    let (pool, topic, dlq) = setup().await;
+    let relay = Relay::new(pool.clone(), &testing::brokers(), 100, Duration::ZERO).unwrap();
+    let (a, b, c) = (event("a"), event("b"), event("c"));
+    enqueue(&pool, &topic, &[&a, &b]).await;
+    enqueue(&pool, &topic, &[&c, &b]).await; // b again: a redelivery
+    assert_eq!(publish_all(&pool, &relay).await, 4);
+    assert_eq!(outbox::depth(&pool).await.unwrap(), 0, "acknowledged rows are deleted");
+
+    let group = format!("{topic}.group");
+    let mut first = consumer(&pool, &topic, &dlq, &group);
+    let total = consume_until(&mut first, |t| t.applied + t.duplicates == 4).await;
+    assert_eq!((total.applied, total.duplicates), (3, 1));
+    assert_eq!(applied_totes(&pool).await, ["a", "b", "c"]);
+    let next: i64 = sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1")
+        .bind(&group)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(next, 4, "the offset is stored with the effects");
+    drop(first);
+
+    // A new consumer in the group starts from Kafka's earliest offset, seeks to the stored one,
+    // and applies only what is new.
+    enqueue(&pool, &topic, &[&event("d")]).await;
+    publish_all(&pool, &relay).await;
+    let mut second = consumer(&pool, &topic, &dlq, &group);
+    let total = consume_until(&mut second, |t| t.applied == 1).await;
+    assert_eq!(total.duplicates, 0, "nothing before the stored offset is read again");
+    assert_eq!(applied_totes(&pool).await, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_dead_lettered_and_the_partition_keeps_flowing() {
+    let (pool, topic, dlq) = setup().await;
+    let relay = Relay::new(pool.clone(), &testing::brokers(), 100, Duration::ZERO).unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    outbox::enqueue_raw(&mut conn, &topic, "order-1", b"not protobuf \xff\xff", BTreeMap::new()).await.unwrap();
+    let cause = Cause::command(TraceParent::new_root());
+    let wrong_type = envelope::build("kit-test", "order-1", Payload::Picked(Default::default()), &cause);
+    outbox::enqueue(&mut conn, &topic, "order-1", &wrong_type).await.unwrap();
+    drop(conn);
+    enqueue(&pool, &topic, &[&event("after")]).await;
+    assert_eq!(publish_all(&pool, &relay).await, 3);
+
+    let mut consumer = consumer(&pool, &topic, &dlq, &format!("{topic}.group"));
+    let total = consume_until(&mut consumer, |t| t.applied + t.dead_lettered == 3).await;
+    assert_eq!((total.applied, total.dead_lettered), (1, 2));
+    assert_eq!(applied_totes(&pool).await, ["after"]);
+
+    let dead: Vec<(String, sqlx::types::Json<BTreeMap<String, String>>)> =
+        sqlx::query_as("SELECT topic, headers FROM outbox ORDER BY id").fetch_all(&pool).await.unwrap();
+    assert_eq!(dead.len(), 2, "both dead letters wait in the outbox for the relay");
+    for (dead_topic, headers) in &dead {
+        assert_eq!(dead_topic, &dlq);
+        assert_eq!(headers.0["dlq.source.topic"], topic);
+    }
+    assert!(dead[0].1.0["dlq.error"].starts_with("not a protobuf EventEnvelope"), "{:?}", dead[0].1.0);
+    assert_eq!(dead[1].1.0["dlq.error"], "not Sorted");
+    assert_eq!(publish_all(&pool, &relay).await, 2, "dead letters are published to the DLQ topic");
+}
