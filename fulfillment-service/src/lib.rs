@@ -8,51 +8,47 @@ mod steps;
 mod store;
 
 use orderflow_kit::topics::Topic;
-use orderflow_kit::{Application, Config, Service};
+use orderflow_kit::{Service, Wiring};
 use orderflow_proto::fulfillment::v1::fulfillment_service_server::FulfillmentServiceServer;
 use sqlx::migrate::Migrator;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
-/// The producer name on this service's events and its consumer group.
+/// The producer name on this service's events.
 pub const SERVICE: &str = "fulfillment-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// fulfillment-service, built and ready to run.
+/// fulfillment-service's wiring: the fulfillment API and the automatic warehouse steps.
 #[derive(Debug)]
-pub struct App {
-    service: Service,
+pub struct Fulfillment {
+    /// `FULFILLMENT_STEP_DELAY_MS` (default 0): wait before each automatic step.
     step_delay: Duration,
 }
 
-impl App {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
+/// fulfillment-service, built from its configuration.
+pub type App = orderflow_kit::App<Fulfillment>;
+
+impl Wiring for Fulfillment {
+    const SERVICE: &'static str = SERVICE;
+    const PORT: u16 = 50053;
+
+    fn migrations() -> &'static Migrator {
+        &MIGRATIONS
     }
 
-    /// Waits `delay` before each automatic step (the default is none).
-    pub fn with_step_delay(mut self, delay: Duration) -> Self {
-        self.step_delay = delay;
-        self
-    }
-}
-
-impl Application for App {
-    async fn build(config: Config) -> anyhow::Result<Self> {
-        let step_delay = Duration::from_millis(orderflow_kit::config::var("FULFILLMENT_STEP_DELAY_MS", 0)?);
-        Ok(Self { service: Service::start(config, &MIGRATIONS).await?, step_delay })
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self { step_delay: Duration::from_millis(orderflow_kit::config::var("FULFILLMENT_STEP_DELAY_MS", 0)?) })
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let steps = steps::Steps { topic: self.service.topics.name(Topic::Fulfillment), delay: self.step_delay };
-        let scheduler = steps.clone().run(self.service.pool.clone(), shutdown.clone());
-        let consumer = self.service.consumer(&[Topic::Inventory], steps)?;
-        let api = FulfillmentServiceServer::new(api::FulfillmentApi::new(&self.service));
+    async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let steps = steps::Steps { topic: service.topics.name(Topic::Fulfillment), delay: self.step_delay };
+        let scheduler = steps.clone().run(service.pool.clone(), shutdown.clone());
+        let consumer = service.consumer(&[Topic::Inventory], steps)?;
+        let api = FulfillmentServiceServer::new(api::FulfillmentApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _, Box::pin(scheduler) as _];
-        self.service
+        service
             .serve(
                 FulfillmentServiceServer::<api::FulfillmentApi>::NAME,
                 |router| router.add_service(api),

@@ -8,41 +8,42 @@ mod reserve_stock;
 mod store;
 
 use orderflow_kit::topics::Topic;
-use orderflow_kit::{Application, Config, Service};
+use orderflow_kit::{Service, Wiring};
 use orderflow_proto::inventory::v1::inventory_service_server::InventoryServiceServer;
 use sqlx::migrate::Migrator;
-use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
-/// The producer name on this service's events and its consumer group.
+/// The producer name on this service's events.
 pub const SERVICE: &str = "inventory-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// inventory-service, built and ready to run.
+/// inventory-service's wiring: the inventory API and stock reservation.
 #[derive(Debug)]
-pub struct App {
-    service: Service,
-}
+pub struct Inventory;
 
-impl App {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-}
+/// inventory-service, built from its configuration.
+pub type App = orderflow_kit::App<Inventory>;
 
-impl Application for App {
-    async fn build(config: Config) -> anyhow::Result<Self> {
-        Ok(Self { service: Service::start(config, &MIGRATIONS).await? })
+impl Wiring for Inventory {
+    const SERVICE: &'static str = SERVICE;
+    const PORT: u16 = 50052;
+
+    fn migrations() -> &'static Migrator {
+        &MIGRATIONS
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let reserve = reserve_stock::OnOrderPlaced::new(self.service.topics.name(Topic::Inventory));
-        let consumer = self.service.consumer(&[Topic::Orders], reserve)?;
-        let api = InventoryServiceServer::new(api::InventoryApi::new(&self.service));
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let reserve = reserve_stock::OnOrderPlaced::new(service.topics.name(Topic::Inventory));
+        let consumer = service.consumer(&[Topic::Orders], reserve)?;
+        let api = InventoryServiceServer::new(api::InventoryApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
-        self.service
+        service
             .serve(
                 InventoryServiceServer::<api::InventoryApi>::NAME,
                 |router| router.add_service(api),

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    orderflow_kit::run_main::<inventory_service::App>(inventory_service::SERVICE, 50052).await
+    orderflow_kit::run_main::<inventory_service::Inventory>().await
 }

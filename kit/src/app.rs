@@ -1,7 +1,7 @@
 //! The shape every service binary shares: config → telemetry → `App::build` →
-//! `run_until_stopped`. [`Service`] holds what `build` prepares (database, topics, listener)
-//! and runs the parts every service has (gRPC server, outbox relay, health) next to the
-//! service's own workers.
+//! `run_until_stopped`. A service supplies only its [`Wiring`]; [`Service`] holds what
+//! `build` prepares (database, topics, listener) and runs the parts every service has (gRPC
+//! server, outbox relay, health) next to the service's own workers.
 
 use crate::config::Config;
 use crate::inbox::{ConsumerSettings, EventHandler, InboxConsumer};
@@ -26,18 +26,54 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::Instrument;
 
-/// A service application, built from its configuration and run until a shutdown signal.
-pub trait Application: Sized + Send {
-    fn build(config: Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
-    fn run_until_stopped(self, shutdown: CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send;
+/// What makes a service itself: its name, port, migrations, own settings and what it runs.
+/// Everything else (building, serving, `main`) is [`App`]'s, written once.
+pub trait Wiring: Sized + Send + 'static {
+    /// The producer name on its events and part of its consumer group.
+    const SERVICE: &'static str;
+    /// The default gRPC port.
+    const PORT: u16;
+
+    fn migrations() -> &'static Migrator;
+
+    /// Reads the service's own settings from the environment.
+    fn from_env() -> anyhow::Result<Self>;
+
+    /// Runs the service's consumers and API on `service` until `shutdown`
+    /// (usually ending in [`Service::serve`]).
+    fn run(self, service: Service, shutdown: CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// The whole `main` of a service binary.
-pub async fn run_main<A: Application>(service: &'static str, default_port: u16) -> anyhow::Result<()> {
-    let config = Config::from_env(service, default_port)?;
+/// A service application: built from its configuration, run until a shutdown signal.
+#[derive(Debug)]
+pub struct App<W> {
+    service: Service,
+    wiring: W,
+}
+
+impl<W: Wiring> App<W> {
+    /// Prepares the database, the topics and the listener ([`Service::start`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let wiring = W::from_env()?;
+        Ok(Self { service: Service::start(config, W::migrations()).await?, wiring })
+    }
+
+    /// The bound gRPC address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.service.local_addr()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.wiring.run(self.service, shutdown).await
+    }
+}
+
+/// The whole `main` of a service binary: config → telemetry → build → run until a signal.
+pub async fn run_main<W: Wiring>() -> anyhow::Result<()> {
+    let config = Config::from_env(W::SERVICE, W::PORT)?;
     telemetry::init();
-    let span = tracing::info_span!("service", name = service);
-    let app = A::build(config).instrument(span.clone()).await?;
+    let span = tracing::info_span!("service", name = W::SERVICE);
+    let app = App::<W>::build(config).instrument(span.clone()).await?;
     app.run_until_stopped(shutdown_on_signal()).instrument(span).await
 }
 

@@ -20,6 +20,6 @@ pub mod topics;
 pub mod trace;
 pub mod types;
 
-pub use app::{Application, Service, run_main};
+pub use app::{App, Service, Wiring, run_main};
 pub use config::Config;
 pub use error::ServiceError;

@@ -8,41 +8,42 @@ mod project;
 mod store;
 
 use orderflow_kit::topics::Topic;
-use orderflow_kit::{Application, Config, Service};
+use orderflow_kit::{Service, Wiring};
 use orderflow_proto::order::v1::order_service_server::OrderServiceServer;
 use sqlx::migrate::Migrator;
-use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
-/// The producer name on this service's events and its consumer group.
+/// The producer name on this service's events.
 pub const SERVICE: &str = "order-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// order-service, built and ready to run.
+/// order-service's wiring: the order API and the order projection.
 #[derive(Debug)]
-pub struct App {
-    service: Service,
-}
+pub struct Orders;
 
-impl App {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-}
+/// order-service, built from its configuration.
+pub type App = orderflow_kit::App<Orders>;
 
-impl Application for App {
-    async fn build(config: Config) -> anyhow::Result<Self> {
-        Ok(Self { service: Service::start(config, &MIGRATIONS).await? })
+impl Wiring for Orders {
+    const SERVICE: &'static str = SERVICE;
+    const PORT: u16 = 50051;
+
+    fn migrations() -> &'static Migrator {
+        &MIGRATIONS
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
         let projection =
-            self.service.consumer(&[Topic::Inventory, Topic::Fulfillment, Topic::Shipping], project::Projection)?;
-        let api = OrderServiceServer::new(api::OrderApi::new(&self.service));
+            service.consumer(&[Topic::Inventory, Topic::Fulfillment, Topic::Shipping], project::Projection)?;
+        let api = OrderServiceServer::new(api::OrderApi::new(&service));
         let workers = vec![Box::pin(projection.run(shutdown.clone())) as _];
-        self.service
+        service
             .serve(OrderServiceServer::<api::OrderApi>::NAME, |router| router.add_service(api), workers, shutdown)
             .await
     }

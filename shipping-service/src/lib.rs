@@ -8,45 +8,48 @@ mod ship;
 mod store;
 
 use orderflow_kit::topics::Topic;
-use orderflow_kit::{Application, Config, Service};
+use orderflow_kit::{Service, Wiring};
 use orderflow_proto::shipping::v1::shipping_service_server::ShippingServiceServer;
 use sqlx::migrate::Migrator;
-use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
-/// The producer name on this service's events and its consumer group.
+/// The producer name on this service's events.
 pub const SERVICE: &str = "shipping-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// shipping-service, built and ready to run.
+/// shipping-service's wiring: the shipping API and labelling packed parcels.
 #[derive(Debug)]
-pub struct App {
-    service: Service,
+pub struct Shipping {
+    /// `SHIPPING_ORIGIN_COUNTRY` (default DE): where the warehouse is.
     origin_country: String,
 }
 
-impl App {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-}
+/// shipping-service, built from its configuration.
+pub type App = orderflow_kit::App<Shipping>;
 
-impl Application for App {
-    async fn build(config: Config) -> anyhow::Result<Self> {
-        let origin_country =
-            orderflow_kit::config::var("SHIPPING_ORIGIN_COUNTRY", "DE".to_owned())?.to_ascii_uppercase();
-        Ok(Self { service: Service::start(config, &MIGRATIONS).await?, origin_country })
+impl Wiring for Shipping {
+    const SERVICE: &'static str = SERVICE;
+    const PORT: u16 = 50054;
+
+    fn migrations() -> &'static Migrator {
+        &MIGRATIONS
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let ship =
-            ship::OnPacked { topic: self.service.topics.name(Topic::Shipping), origin_country: self.origin_country };
-        let consumer = self.service.consumer(&[Topic::Fulfillment], ship)?;
-        let api = ShippingServiceServer::new(api::ShippingApi::new(&self.service));
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            origin_country: orderflow_kit::config::var("SHIPPING_ORIGIN_COUNTRY", "DE".to_owned())?
+                .to_ascii_uppercase(),
+        })
+    }
+
+    async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let ship = ship::OnPacked { topic: service.topics.name(Topic::Shipping), origin_country: self.origin_country };
+        let consumer = service.consumer(&[Topic::Fulfillment], ship)?;
+        let api = ShippingServiceServer::new(api::ShippingApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
-        self.service
+        service
             .serve(ShippingServiceServer::<api::ShippingApi>::NAME, |router| router.add_service(api), workers, shutdown)
             .await
     }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    orderflow_kit::run_main::<shipping_service::App>(shipping_service::SERVICE, 50054).await
+    orderflow_kit::run_main::<shipping_service::Shipping>().await
 }

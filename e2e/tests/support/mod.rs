@@ -2,7 +2,7 @@
 //! all on a random topic namespace, against the broker and PostgreSQL from scripts/test.sh.
 
 use orderflow_kit::testing;
-use orderflow_kit::{Application, Config};
+use orderflow_kit::{App, Config, Wiring};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine};
 use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
@@ -30,7 +30,7 @@ impl Drop for Stack {
     }
 }
 
-async fn start<A: Application + Send + 'static>(app: A, addr: SocketAddr, shutdown: &CancellationToken) -> Channel {
+async fn start<W: Wiring>(app: App<W>, addr: SocketAddr, shutdown: &CancellationToken) -> Channel {
     let token = shutdown.clone();
     tokio::spawn(async move { app.run_until_stopped(token).await.expect("service stopped with an error") });
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
