@@ -22,4 +22,11 @@ start_tansu
 export TEST_DATABASE_URL="$PG_URL" KAFKA_BROKERS
 
 log "cargo test"
-cargo test --workspace --locked
+set +e
+cargo test --workspace --locked 2>&1 | tee "$STATE_DIR/test.log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo ends on whichever test binary ran last (often an empty doc-test run): sum them all up.
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$STATE_DIR/test.log"
+exit "$status"

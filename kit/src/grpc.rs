@@ -3,6 +3,7 @@
 
 use crate::trace::TraceParent;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
@@ -30,7 +31,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned()).await
+    // Small request/response messages: disable Nagle, or replies wait for delayed ACKs.
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream
+            && let Err(error) = stream.set_nodelay(true)
+        {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        stream
+    });
+    router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await
 }
 
 /// The caller's trace context from the `traceparent` metadata, continued, or a new trace.

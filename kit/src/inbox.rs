@@ -73,7 +73,11 @@ impl ClientContext for RebalanceFlag {}
 
 impl ConsumerContext for RebalanceFlag {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        tracing::info!(?rebalance, "consumer group rebalanced");
+        match rebalance {
+            Rebalance::Assign(partitions) => tracing::info!(partitions = partitions.count(), "partitions assigned"),
+            Rebalance::Revoke(partitions) => tracing::info!(partitions = partitions.count(), "partitions revoked"),
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+        }
         self.0.store(true, Ordering::SeqCst);
     }
 }
