@@ -125,7 +125,8 @@ cleanup() {
   if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
     "${PG_CTL[@]}" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
   fi
-  if [ "${KEEP_STATE:-0}" = 1 ] || [ "$status" != 0 ]; then
+  # Ctrl-C (130) and SIGTERM (143) are normal stops; anything else keeps the evidence.
+  if [ "${KEEP_STATE:-0}" = 1 ] || { [ "$status" != 0 ] && [ "$status" != 130 ] && [ "$status" != 143 ]; }; then
     echo "logs and data kept in $STATE_DIR" >&2
   else
     rm -rf "$STATE_DIR"

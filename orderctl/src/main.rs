@@ -10,6 +10,7 @@ use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceCl
 use orderflow_proto::inventory::v1::{GetStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest};
+use std::process::ExitCode;
 use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
@@ -150,8 +151,20 @@ async fn connect(addr: &str) -> anyhow::Result<Channel> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            match error.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("error: {:?}: {}", status.code(), status.message()),
+                None => eprintln!("error: {error:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Product(command) => {
             let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
