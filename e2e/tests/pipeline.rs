@@ -49,8 +49,16 @@ async fn an_order_flows_from_place_order_to_shipped() {
         shipped.tracking_number
     );
 
-    let stock = stack.inventory.get_stock(GetStockRequest { sku: "MUG".into() }).await.unwrap().into_inner();
-    assert_eq!((stock.on_hand, stock.reserved, stock.available), (10, 2, 8));
+    // Shipped takes the reserved units off the shelf: on hand and reserved both drop.
+    let inventory = stack.inventory.clone();
+    testing::wait_until("shipped stock is committed", Duration::from_secs(20), || {
+        let mut inventory = inventory.clone();
+        async move {
+            let stock = inventory.get_stock(GetStockRequest { sku: "MUG".into() }).await.ok()?.into_inner();
+            ((stock.on_hand, stock.reserved, stock.available) == (8, 0, 8)).then_some(())
+        }
+    })
+    .await;
     let fulfillment = stack
         .fulfillment
         .get_fulfillment(GetFulfillmentRequest { order_id: placed.order_id.clone() })

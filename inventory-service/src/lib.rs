@@ -1,9 +1,11 @@
 //! inventory-service: the second step of the flow. The catalogue (UpsertProduct, Restock,
 //! GetStock) keeps stock levels; `reserve_stock` turns OrderPlaced into StockReserved (every
-//! line, atomically) or StockRejected (none).
+//! line, atomically) or StockRejected (none); `commit_stock` takes shipped units off the shelf.
 
 mod api;
 mod catalogue;
+mod commit_stock;
+mod on_event;
 mod reserve_stock;
 mod store;
 
@@ -19,7 +21,7 @@ pub const SERVICE: &str = "inventory-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// inventory-service's wiring: the inventory API and stock reservation.
+/// inventory-service's wiring: the inventory API, stock reservation and commitment.
 #[derive(Debug)]
 pub struct Inventory;
 
@@ -40,7 +42,7 @@ impl Wiring for Inventory {
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
         let reserve = reserve_stock::OnOrderPlaced::new(service.topics.name(Topic::Inventory));
-        let consumer = service.consumer(&[Topic::Orders], reserve)?;
+        let consumer = service.consumer(&[Topic::Orders, Topic::Shipping], on_event::InventoryInbox { reserve })?;
         let api = InventoryServiceServer::new(api::InventoryApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
         service

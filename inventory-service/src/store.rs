@@ -1,9 +1,10 @@
 //! The `products` and `reservations` tables.
 
 use crate::reserve_stock::domain::Stock;
-use orderflow_proto::events::v1::ReservedLine;
 use orderflow_proto::events::v1::event_envelope::Payload;
+use orderflow_proto::events::v1::{EventEnvelope, ReservedLine};
 use orderflow_proto::inventory::v1::{GetStockResponse, Product};
+use prost::Message;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Postgres};
 use std::collections::HashMap;
@@ -146,19 +147,64 @@ pub async fn reserve(conn: &mut PgConnection, lines: &[ReservedLine]) -> Result<
     Ok(())
 }
 
-/// Stores the decision taken for the order.
+/// Reservation states: stock held, order refused, stock gone out with the parcel.
+pub const RESERVED: &str = "RESERVED";
+pub const REJECTED: &str = "REJECTED";
+pub const SHIPPED: &str = "SHIPPED";
+
+/// Stores the decision taken for the order (the event payload, as its envelope field).
 pub async fn record_decision(
     conn: &mut PgConnection,
     order_id: Uuid,
     status: &str,
     decision: &Payload,
 ) -> Result<(), sqlx::Error> {
-    let mut encoded = Vec::new();
-    decision.encode(&mut encoded);
+    let encoded = EventEnvelope { payload: Some(decision.clone()), ..Default::default() }.encode_to_vec();
     sqlx::query("UPDATE reservations SET status = $2, decision = $3, updated_at = now() WHERE order_id = $1")
         .bind(order_id)
         .bind(status)
         .bind(encoded)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the order's reservation and returns its lines while the stock is still held.
+pub async fn lock_held_reservation(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<Option<Vec<ReservedLine>>, sqlx::Error> {
+    let decision: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT decision FROM reservations WHERE order_id = $1 AND status = $2 FOR UPDATE")
+            .bind(order_id)
+            .bind(RESERVED)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(decision.map(|bytes| match EventEnvelope::decode(bytes.as_slice()).ok().and_then(|e| e.payload) {
+        Some(Payload::StockReserved(reserved)) => reserved.lines,
+        _ => Vec::new(),
+    }))
+}
+
+/// The reserved units left with the parcel: on hand and reserved both drop by the lines.
+pub async fn commit_shipped(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    lines: &[ReservedLine],
+) -> Result<(), sqlx::Error> {
+    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+    let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
+    sqlx::query(
+        "UPDATE products p SET on_hand = p.on_hand - v.quantity, reserved = p.reserved - v.quantity, updated_at = now() \
+         FROM unnest($1::text[], $2::bigint[]) AS v(sku, quantity) WHERE p.sku = v.sku",
+    )
+    .bind(&skus)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1")
+        .bind(order_id)
+        .bind(SHIPPED)
         .execute(conn)
         .await?;
     Ok(())

@@ -39,11 +39,11 @@ impl EventHandler for OnOrderPlaced {
         let (status, payload) = match domain::decide(placed, &levels) {
             Decision::Reserved(reserved) => {
                 store::reserve(conn, &reserved.lines).await?;
-                ("RESERVED", Payload::StockReserved(reserved))
+                (store::RESERVED, Payload::StockReserved(reserved))
             }
             Decision::Rejected(rejected) => {
                 tracing::info!(order_id = %order_id, reason = %rejected.reason, "order rejected");
-                ("REJECTED", Payload::StockRejected(rejected))
+                (store::REJECTED, Payload::StockRejected(rejected))
             }
         };
         store::record_decision(conn, order_id, status, &payload).await?;

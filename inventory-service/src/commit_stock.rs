@@ -1,0 +1,72 @@
+//! Shipped → the reserved units leave the warehouse: on hand and reserved both drop by the
+//! order's lines, once (the reservation moves to SHIPPED in the same inbox transaction).
+
+use crate::store;
+use orderflow_kit::envelope::EventEnvelope;
+use orderflow_kit::inbox::HandlerError;
+use sqlx::postgres::PgConnection;
+use uuid::Uuid;
+
+pub async fn on_shipped(conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+    let order_id = Uuid::parse_str(&event.order_id)
+        .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))?;
+    let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
+        return Err(HandlerError::Rejected(format!("order {order_id} shipped without a held reservation")));
+    };
+    store::commit_shipped(conn, order_id, &lines).await?;
+    tracing::info!(order_id = %order_id, lines = lines.len(), "reserved stock shipped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::on_event::InventoryInbox;
+    use crate::reserve_stock::OnOrderPlaced;
+    use orderflow_kit::envelope::{self, Cause};
+    use orderflow_kit::inbox::EventHandler;
+    use orderflow_kit::testing;
+    use orderflow_kit::trace::TraceParent;
+    use orderflow_proto::common::v1::OrderLine;
+    use orderflow_proto::events::v1::event_envelope::Payload;
+    use orderflow_proto::events::v1::{OrderPlaced, Shipped};
+    use sqlx::postgres::PgPoolOptions;
+
+    #[tokio::test]
+    async fn shipping_takes_the_reserved_units_off_the_shelf_once() {
+        let pool = PgPoolOptions::new().max_connections(2).connect(&testing::fresh_database().await).await.unwrap();
+        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
+        sqlx::query("INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ('MUG', 'Mug', 'A-1', 100, 10)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
+        let placed = OrderPlaced { lines: vec![OrderLine { sku: "MUG".into(), quantity: 3 }], ..Default::default() };
+        let order_id = Uuid::now_v7().to_string();
+        let cause = Cause::command(TraceParent::new_root());
+        let placed = envelope::build("order-service", &order_id, Payload::OrderPlaced(placed), &cause);
+        let shipped = |_| envelope::build("shipping-service", &order_id, Payload::Shipped(Shipped::default()), &cause);
+        let stock = || async {
+            sqlx::query_as::<_, (i64, i64)>("SELECT on_hand, reserved FROM products WHERE sku = 'MUG'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        };
+
+        let mut tx = pool.begin().await.unwrap();
+        inbox.handle(&mut tx, &placed).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(stock().await, (10, 3));
+
+        let mut tx = pool.begin().await.unwrap();
+        inbox.handle(&mut tx, &shipped(1)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(stock().await, (7, 0));
+
+        let mut tx = pool.begin().await.unwrap();
+        let again = inbox.handle(&mut tx, &shipped(2)).await;
+        assert!(matches!(again, Err(HandlerError::Rejected(_))), "a second Shipped is refused, not applied");
+        tx.rollback().await.unwrap();
+        assert_eq!(stock().await, (7, 0));
+    }
+}

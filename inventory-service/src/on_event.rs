@@ -1,0 +1,24 @@
+//! What inventory-service consumes, routed to its step: OrderPlaced → `reserve_stock`,
+//! Shipped → `commit_stock`. Other events on those topics are not about stock.
+
+use crate::commit_stock;
+use crate::reserve_stock::OnOrderPlaced;
+use orderflow_kit::envelope::EventEnvelope;
+use orderflow_kit::inbox::{EventHandler, HandlerError};
+use orderflow_proto::events::v1::event_envelope::Payload;
+use sqlx::postgres::PgConnection;
+
+#[derive(Debug, Clone)]
+pub struct InventoryInbox {
+    pub reserve: OnOrderPlaced,
+}
+
+impl EventHandler for InventoryInbox {
+    async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+        match event.payload {
+            Some(Payload::OrderPlaced(_)) => self.reserve.handle(conn, event).await,
+            Some(Payload::Shipped(_)) => commit_stock::on_shipped(conn, event).await,
+            _ => Ok(()),
+        }
+    }
+}
