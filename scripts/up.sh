@@ -48,7 +48,7 @@ start_service shipping shipping
 for name in order inventory fulfillment shipping; do wait_for_port "${PORTS[$name]}" "$name-service"; done
 log "services up: order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
 
-export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}"
+export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}" SHIPPING_ADDR="http://127.0.0.1:${PORTS[shipping]}"
 log "seeding a catalogue and placing demo orders"
 "$BIN/orderctl" demo
 
@@ -56,10 +56,11 @@ cat <<INFO
 
 Orderflow is running. In another shell:
 
-  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR
+  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR SHIPPING_ADDR=$SHIPPING_ADDR
   $BIN/orderctl stock list
   $BIN/orderctl order place --line MUG-BLUE:2 --line TEE-M:1
   $BIN/orderctl order get <order id>
+  $BIN/orderctl shipment deliver <tracking number>
 
 PostgreSQL: postgres://postgres@127.0.0.1:$PG_PORT/<orders|inventory|fulfillment|shipping>
 Kafka (tansu): $KAFKA_BROKERS

@@ -8,7 +8,7 @@ use orderflow_kit::testing;
 use orderflow_proto::fulfillment::v1::{FulfillmentStatus, GetFulfillmentRequest};
 use orderflow_proto::inventory::v1::GetStockRequest;
 use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, OrderStatus, PlaceOrderRequest};
-use orderflow_proto::shipping::v1::GetShipmentRequest;
+use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, GetShipmentRequest, ShipmentStatus, TrackShipmentRequest};
 use std::collections::HashSet;
 use std::time::Duration;
 use support::{Stack, event_types, order_request};
@@ -22,7 +22,7 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_flows_from_place_order_to_shipped() {
+async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
     let mut stack = Stack::start().await;
     stack.stock_product("MUG", "A-01", 350, 10).await;
     stack.stock_product("TEE", "B-02", 200, 10).await;
@@ -75,6 +75,22 @@ async fn an_order_flows_from_place_order_to_shipped() {
         .unwrap()
         .into_inner();
     assert_eq!(shipment.shipment.unwrap().tracking_number, shipped.tracking_number);
+
+    // The carrier's delivery scan ends the order DELIVERED; a repeated scan changes nothing.
+    let scan = ConfirmDeliveryRequest { tracking_number: shipped.tracking_number.clone() };
+    let delivered = stack.shipping.confirm_delivery(scan.clone()).await.unwrap().into_inner().shipment.unwrap();
+    assert_eq!(delivered.status, ShipmentStatus::Delivered as i32);
+    let again = stack.shipping.confirm_delivery(scan).await.unwrap().into_inner().shipment.unwrap();
+    assert_eq!(again.delivered_at, delivered.delivered_at);
+    let order = stack.wait_for_status(&placed.order_id, OrderStatus::Delivered).await;
+    assert_eq!(
+        event_types(&order),
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped", "Delivered"]
+    );
+    let tracked =
+        stack.shipping.track_shipment(TrackShipmentRequest { tracking_number: shipped.tracking_number.clone() });
+    let history: Vec<_> = tracked.await.unwrap().into_inner().history.into_iter().map(|e| e.status).collect();
+    assert_eq!(history, ["SHIPPED", "DELIVERED"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,6 +158,15 @@ async fn bad_requests_name_the_field_and_write_nothing() {
     let unknown = uuid::Uuid::now_v7().to_string();
     let status = stack.orders.get_order(GetOrderRequest { order_id: unknown }).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+    let status =
+        stack.shipping.confirm_delivery(ConfirmDeliveryRequest { tracking_number: "DP000000000001".into() }).await;
+    let status = status.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::InvalidArgument, "tracking_number: check digit does not match; mistyped?")
+    );
+    let status = stack.shipping.track_shipment(TrackShipmentRequest { tracking_number: "DP000000000000".into() }).await;
+    assert_eq!(status.unwrap_err().code(), Code::NotFound);
     let status = stack.orders.get_order(GetOrderRequest { order_id: "42".into() }).await.unwrap_err();
     assert_eq!((status.code(), status.message()), (Code::InvalidArgument, "order_id: must be a UUID"));
 }

@@ -50,6 +50,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::Packed(_) => "Packed",
         Payload::Shipped(_) => "Shipped",
         Payload::StockRestocked(_) => "StockRestocked",
+        Payload::Delivered(_) => "Delivered",
     }
 }
 

@@ -1,6 +1,7 @@
 //! order-service: the first and last step of the flow. `PlaceOrder` validates an order and
 //! emits OrderPlaced; the projection consumes every later event (StockReserved or
-//! StockRejected, Picked, Sorted, Packed, Shipped) into the order's status and timeline.
+//! StockRejected, Picked, Sorted, Packed, Shipped, Delivered) into the order's status and
+//! timeline.
 
 mod api;
 mod place_order;

@@ -10,6 +10,8 @@ use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceCl
 use orderflow_proto::inventory::v1::{GetStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest};
+use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
+use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, TrackShipmentRequest};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -22,6 +24,9 @@ struct Cli {
     /// inventory-service address.
     #[arg(long, env = "INVENTORY_ADDR", default_value = "http://127.0.0.1:50052", global = true)]
     inventory_addr: String,
+    /// shipping-service address.
+    #[arg(long, env = "SHIPPING_ADDR", default_value = "http://127.0.0.1:50054", global = true)]
+    shipping_addr: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +42,9 @@ enum Command {
     /// Place orders and follow them.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// Follow parcels and record carrier delivery scans.
+    #[command(subcommand)]
+    Shipment(ShipmentCommand),
     /// Seed a small catalogue, place demo orders and follow them until they end.
     Demo(demo::DemoArgs),
 }
@@ -84,6 +92,14 @@ enum OrderCommand {
         #[arg(long)]
         customer_id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShipmentCommand {
+    /// A parcel's tracking history.
+    Track { tracking_number: String },
+    /// Record the carrier's delivery scan: the order ends DELIVERED.
+    Deliver { tracking_number: String },
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +250,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             order.lines.len()
                         );
                     }
+                }
+            }
+        }
+        Command::Shipment(command) => {
+            let mut shipping = ShippingServiceClient::new(connect(&cli.shipping_addr).await?);
+            match command {
+                ShipmentCommand::Track { tracking_number } => {
+                    let tracked = shipping.track_shipment(TrackShipmentRequest { tracking_number }).await?.into_inner();
+                    print::tracking(&tracked);
+                }
+                ShipmentCommand::Deliver { tracking_number } => {
+                    let request = ConfirmDeliveryRequest { tracking_number };
+                    let shipment = shipping.confirm_delivery(request).await?.into_inner().shipment.unwrap_or_default();
+                    println!(
+                        "order {} delivered ({} {})",
+                        shipment.order_id, shipment.carrier, shipment.tracking_number
+                    );
                 }
             }
         }

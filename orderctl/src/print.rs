@@ -2,6 +2,7 @@
 
 use orderflow_proto::inventory::v1::GetStockResponse;
 use orderflow_proto::order::v1::{Order, OrderStatus};
+use orderflow_proto::shipping::v1::TrackShipmentResponse;
 
 pub fn status(status: i32) -> &'static str {
     OrderStatus::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
@@ -46,4 +47,16 @@ pub fn stock_header() {
 pub fn stock(stock: &GetStockResponse) {
     let bin = stock.product.as_ref().map(|p| p.bin_location.as_str()).unwrap_or_default();
     println!("{:<16} {:>8} {:>8} {:>9}  {}", stock.sku, stock.on_hand, stock.reserved, stock.available, bin);
+}
+
+pub fn tracking(tracked: &TrackShipmentResponse) {
+    if let Some(shipment) = &tracked.shipment {
+        println!(
+            "parcel    {} {} ({}), order {}",
+            shipment.carrier, shipment.tracking_number, shipment.carrier_service, shipment.order_id
+        );
+    }
+    for event in &tracked.history {
+        println!("  {}  {:<10} {}", time(event.occurred_at.as_ref()), event.status, event.description);
+    }
 }

@@ -1,8 +1,9 @@
 //! The `orderflow.shipping.v1.ShippingService` adapter.
 
-use crate::store;
+use crate::{deliver, store};
+use orderflow_kit::topics::Topic;
 use orderflow_kit::types::uuid;
-use orderflow_kit::{Service, ServiceError};
+use orderflow_kit::{Service, ServiceError, grpc};
 use orderflow_proto::shipping::v1::shipping_service_server::ShippingService;
 use orderflow_proto::shipping::v1::{
     ConfirmDeliveryRequest, ConfirmDeliveryResponse, GetShipmentRequest, GetShipmentResponse, TrackShipmentRequest,
@@ -14,11 +15,13 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct ShippingApi {
     pool: PgPool,
+    /// The shipping topic, where Delivered goes.
+    topic: String,
 }
 
 impl ShippingApi {
     pub fn new(service: &Service) -> Self {
-        Self { pool: service.pool.clone() }
+        Self { pool: service.pool.clone(), topic: service.topics.name(Topic::Shipping) }
     }
 }
 
@@ -36,15 +39,18 @@ impl ShippingService for ShippingApi {
 
     async fn track_shipment(
         &self,
-        _request: Request<TrackShipmentRequest>,
+        request: Request<TrackShipmentRequest>,
     ) -> Result<Response<TrackShipmentResponse>, Status> {
-        Err(Status::unimplemented("TrackShipment is not available yet"))
+        Ok(Response::new(deliver::track(&self.pool, &request.get_ref().tracking_number).await?))
     }
 
     async fn confirm_delivery(
         &self,
-        _request: Request<ConfirmDeliveryRequest>,
+        request: Request<ConfirmDeliveryRequest>,
     ) -> Result<Response<ConfirmDeliveryResponse>, Status> {
-        Err(Status::unimplemented("ConfirmDelivery is not available yet"))
+        let trace = grpc::trace_of(&request);
+        let number = &request.get_ref().tracking_number;
+        let shipment = deliver::confirm_delivery(&self.pool, &self.topic, trace, number).await?;
+        Ok(Response::new(ConfirmDeliveryResponse { shipment: Some(shipment) }))
     }
 }

@@ -2,8 +2,10 @@
 //! number with a check digit. Pure: no I/O.
 
 use crate::rates::{RATES, zone};
+use orderflow_kit::types::FieldError;
 use orderflow_proto::common::v1::ServiceLevel;
 use orderflow_proto::events::v1::{Packed, Shipped};
+use orderflow_proto::shipping::v1::ShipmentStatus;
 
 /// Why a parcel cannot be shipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,21 +73,45 @@ pub fn luhn_check_digit(digits: &str) -> u32 {
     (10 - sum % 10) % 10
 }
 
+/// Checks a tracking number's shape and check digit, as the field `field`.
+pub fn tracking_number_field(field: &str, number: &str) -> Result<String, FieldError> {
+    let number = number.trim().to_ascii_uppercase();
+    if number.is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    let (code, digits) = number.split_at_checked(2).unwrap_or_default();
+    if !code.chars().all(|c| c.is_ascii_uppercase())
+        || digits.len() != 12
+        || !digits.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(FieldError::new(field, "must be two letters and twelve digits, e.g. DP048213977514"));
+    }
+    let (body, check) = digits.split_at(11);
+    if check.parse::<u32>().ok() != Some(luhn_check_digit(body)) {
+        return Err(FieldError::new(field, "check digit does not match; mistyped?"));
+    }
+    Ok(number)
+}
+
+/// What a delivery scan does to a shipment in `status`.
+pub fn decide_delivery(status: ShipmentStatus) -> Delivery {
+    match status {
+        ShipmentStatus::Delivered => Delivery::AlreadyDelivered,
+        _ => Delivery::Deliver,
+    }
+}
+
+/// The outcome of a delivery scan: record it, or answer as before (carriers retry callbacks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Deliver,
+    AlreadyDelivered,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use orderflow_proto::common::v1::Address;
-
-    /// True if `number` ends in the right check digit.
-    fn is_valid_tracking_number(number: &str) -> bool {
-        let digits: String = number.chars().skip(2).collect();
-        match digits.split_at_checked(digits.len().saturating_sub(1)) {
-            Some((body, check)) if body.len() == 11 && body.chars().all(|c| c.is_ascii_digit()) => {
-                check.parse::<u32>().is_ok_and(|c| c == luhn_check_digit(body))
-            }
-            _ => false,
-        }
-    }
 
     fn parcel(country: &str, grams: u32, level: ServiceLevel) -> Packed {
         Packed {
@@ -137,9 +163,18 @@ mod tests {
         let number = tracking_number("DP", 12_345_678_901);
         assert_eq!(number.len(), 14);
         assert!(number.starts_with("DP12345678901"));
-        assert!(is_valid_tracking_number(&number));
+        assert_eq!(tracking_number_field("t", &number.to_ascii_lowercase()).unwrap(), number);
         let mut tampered = number.into_bytes();
         tampered[5] = if tampered[5] == b'9' { b'0' } else { tampered[5] + 1 };
-        assert!(!is_valid_tracking_number(&String::from_utf8(tampered).unwrap()));
+        let error = tracking_number_field("t", &String::from_utf8(tampered).unwrap()).unwrap_err();
+        assert_eq!(error.message, "check digit does not match; mistyped?");
+        assert_eq!(tracking_number_field("t", "DP123").unwrap_err().field, "t");
+        assert_eq!(tracking_number_field("t", "").unwrap_err().message, "is required");
+    }
+
+    #[test]
+    fn a_repeated_delivery_scan_changes_nothing() {
+        assert_eq!(decide_delivery(ShipmentStatus::Shipped), Delivery::Deliver);
+        assert_eq!(decide_delivery(ShipmentStatus::Delivered), Delivery::AlreadyDelivered);
     }
 }

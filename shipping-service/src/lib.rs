@@ -1,7 +1,9 @@
 //! shipping-service: the last step of the flow. Packed becomes Shipped: a carrier chosen from
-//! the rate table (`rates`), a label with a tracking number.
+//! the rate table (`rates`), a label with a tracking number; a carrier's delivery scan
+//! (ConfirmDelivery) becomes Delivered, and TrackShipment shows the history.
 
 mod api;
+mod deliver;
 mod domain;
 mod rates;
 mod ship;

@@ -19,6 +19,7 @@ struct Row {
     cost_cents: i64,
     destination_country: String,
     shipped_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
 }
 
 /// True if the order already has a shipment (locking it for this transaction).
@@ -53,18 +54,46 @@ pub async fn insert(
     Ok(())
 }
 
+const COLUMNS: &str = "order_id, status, carrier, carrier_service, tracking_number, weight_grams, cost_cents, \
+                       destination_country, shipped_at, delivered_at";
+
 pub async fn load<'c, E>(db: E, order_id: Uuid) -> Result<Option<Shipment>, sqlx::Error>
 where
     E: Executor<'c, Database = Postgres>,
 {
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT order_id, status, carrier, carrier_service, tracking_number, weight_grams, cost_cents, destination_country, shipped_at \
-         FROM shipments WHERE order_id = $1",
-    )
-    .bind(order_id)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| Shipment {
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM shipments WHERE order_id = $1"))
+        .bind(order_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(to_shipment))
+}
+
+/// The shipment with `tracking_number`; `lock` holds its row for the caller's transaction.
+pub async fn by_tracking_number(
+    conn: &mut PgConnection,
+    tracking_number: &str,
+    lock: bool,
+) -> Result<Option<Shipment>, sqlx::Error> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM shipments WHERE tracking_number = $1{lock}"))
+        .bind(tracking_number)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(to_shipment))
+}
+
+/// Records the delivery scan.
+pub async fn mark_delivered(conn: &mut PgConnection, tracking_number: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE shipments SET status = $2, delivered_at = now() WHERE tracking_number = $1")
+        .bind(tracking_number)
+        .bind(ShipmentStatus::Delivered.as_str_name())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn to_shipment(r: Row) -> Shipment {
+    Shipment {
         order_id: r.order_id.to_string(),
         status: ShipmentStatus::from_str_name(&r.status).unwrap_or(ShipmentStatus::Unspecified) as i32,
         carrier: r.carrier,
@@ -74,5 +103,6 @@ where
         cost_cents: r.cost_cents,
         destination_country: r.destination_country,
         shipped_at: Some(envelope::timestamp(r.shipped_at)),
-    }))
+        delivered_at: r.delivered_at.map(envelope::timestamp),
+    }
 }

@@ -17,6 +17,7 @@ pub fn announced(payload: &Payload) -> Option<OrderStatus> {
         Payload::Sorted(_) => Some(OrderStatus::Sorted),
         Payload::Packed(_) => Some(OrderStatus::Packed),
         Payload::Shipped(_) => Some(OrderStatus::Shipped),
+        Payload::Delivered(_) => Some(OrderStatus::Delivered),
         Payload::StockRestocked(_) => None,
     }
 }

@@ -1,5 +1,5 @@
-//! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped → the order's status and
-//! timeline. Runs inside the inbox transaction, so each event is projected exactly once.
+//! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped | Delivered → the order's
+//! status and timeline. Runs inside the inbox transaction, so each event is projected exactly once.
 
 mod domain;
 
