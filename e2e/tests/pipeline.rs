@@ -7,7 +7,9 @@ mod support;
 use orderflow_kit::testing;
 use orderflow_proto::fulfillment::v1::{FulfillmentStatus, GetFulfillmentRequest};
 use orderflow_proto::inventory::v1::GetStockRequest;
-use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, OrderStatus, PlaceOrderRequest};
+use orderflow_proto::order::v1::{
+    GetOrderRequest, ListOrdersRequest, OrderStatus, PlaceOrderRequest, WatchOrderRequest,
+};
 use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, GetShipmentRequest, ShipmentStatus, TrackShipmentRequest};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -218,4 +220,43 @@ async fn health_reports_serving_and_reflection_lists_the_api() {
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"orderflow.order.v1.OrderService".to_owned()), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_order_streams_every_status_until_the_order_ends() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 1).await;
+
+    let placed =
+        stack.orders.place_order(order_request("c-watch", &[("MUG", 1)])).await.unwrap().into_inner().order.unwrap();
+    let watch = WatchOrderRequest { order_id: placed.order_id.clone() };
+    let mut stream = stack.orders.watch_order(watch).await.unwrap().into_inner();
+    let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
+    let scan = ConfirmDeliveryRequest { tracking_number: shipped.tracking_number.clone() };
+    stack.shipping.confirm_delivery(scan).await.unwrap();
+    let mut statuses = Vec::new();
+    while let Some(message) = stream.message().await.unwrap() {
+        statuses.push(message.order.unwrap().status);
+    }
+    let names: Vec<_> = statuses.into_iter().map(|s| OrderStatus::try_from(s).unwrap().as_str_name()).collect();
+    assert_eq!(
+        names,
+        ["PLACED", "RESERVED", "PICKED", "SORTED", "PACKED", "SHIPPED", "DELIVERED"],
+        "then the stream ends"
+    );
+
+    // The last unit is gone: the next order is rejected, and its stream ends there.
+    let rejected =
+        stack.orders.place_order(order_request("c-watch", &[("MUG", 1)])).await.unwrap().into_inner().order.unwrap();
+    let watch = WatchOrderRequest { order_id: rejected.order_id.clone() };
+    let mut stream = stack.orders.watch_order(watch).await.unwrap().into_inner();
+    let mut last = None;
+    while let Some(message) = stream.message().await.unwrap() {
+        last = message.order;
+    }
+    let last = last.unwrap();
+    assert_eq!((last.status, last.timeline.len()), (OrderStatus::Rejected as i32, 2));
+
+    let unknown = WatchOrderRequest { order_id: uuid::Uuid::now_v7().to_string() };
+    assert_eq!(stack.orders.watch_order(unknown).await.unwrap_err().code(), Code::NotFound);
 }

@@ -1,7 +1,7 @@
 //! The `orderflow.order.v1.OrderService` adapter: maps requests to the steps and errors to
 //! status codes.
 
-use crate::{place_order, store};
+use crate::{place_order, store, watch_order};
 use futures::Stream;
 use orderflow_kit::topics::Topics;
 use orderflow_kit::types::required_text;
@@ -76,8 +76,11 @@ impl OrderService for OrderApi {
 
     async fn watch_order(
         &self,
-        _request: Request<WatchOrderRequest>,
+        request: Request<WatchOrderRequest>,
     ) -> Result<Response<Self::WatchOrderStream>, Status> {
-        Err(Status::unimplemented("WatchOrder is not available yet"))
+        let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        let stored = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;
+        let stored = stored.ok_or_else(|| ServiceError::NotFound(format!("order {order_id} not found")))?;
+        Ok(Response::new(Box::pin(watch_order::watch(self.pool.clone(), order_id, stored.order))))
     }
 }

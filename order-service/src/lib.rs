@@ -7,6 +7,7 @@ mod api;
 mod place_order;
 mod project;
 mod store;
+mod watch_order;
 
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};

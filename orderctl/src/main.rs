@@ -9,7 +9,7 @@ use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{GetStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest};
+use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest, WatchOrderRequest};
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, TrackShipmentRequest};
 use std::process::ExitCode;
@@ -87,6 +87,8 @@ enum OrderCommand {
     Place(Box<PlaceArgs>),
     /// Show an order with its timeline.
     Get { order_id: String },
+    /// Follow an order: one line per event until it ends (or Ctrl-C).
+    Watch { order_id: String },
     /// A customer's orders, newest first.
     List {
         #[arg(long)]
@@ -236,6 +238,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let order =
                         orders.get_order(GetOrderRequest { order_id }).await?.into_inner().order.unwrap_or_default();
                     print::order(&order);
+                }
+                OrderCommand::Watch { order_id } => {
+                    let mut stream = orders.watch_order(WatchOrderRequest { order_id }).await?.into_inner();
+                    while let Some(update) = stream.message().await? {
+                        let order = update.order.unwrap_or_default();
+                        let entry = order.timeline.last().cloned().unwrap_or_default();
+                        let at = print::time(entry.occurred_at.as_ref());
+                        println!(
+                            "{at}  {:<9}  {:<14} {}",
+                            print::status(order.status),
+                            entry.event_type,
+                            entry.producer
+                        );
+                    }
                 }
                 OrderCommand::List { customer_id } => {
                     let page = orders

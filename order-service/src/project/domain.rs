@@ -4,21 +4,27 @@
 //! Pure: no I/O.
 
 use crate::store::View;
+use orderflow_kit::envelope;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::order::v1::OrderStatus;
 
 /// The status an event announces, or `None` for events that are not about an order's progress.
 pub fn announced(payload: &Payload) -> Option<OrderStatus> {
-    match payload {
-        Payload::OrderPlaced(_) => Some(OrderStatus::Placed),
-        Payload::StockReserved(_) => Some(OrderStatus::Reserved),
-        Payload::StockRejected(_) => Some(OrderStatus::Rejected),
-        Payload::Picked(_) => Some(OrderStatus::Picked),
-        Payload::Sorted(_) => Some(OrderStatus::Sorted),
-        Payload::Packed(_) => Some(OrderStatus::Packed),
-        Payload::Shipped(_) => Some(OrderStatus::Shipped),
-        Payload::Delivered(_) => Some(OrderStatus::Delivered),
-        Payload::StockRestocked(_) => None,
+    announced_by_type(envelope::event_type(payload))
+}
+
+/// The same, from an event type name as the timeline records it.
+pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
+    match event_type {
+        "OrderPlaced" => Some(OrderStatus::Placed),
+        "StockReserved" => Some(OrderStatus::Reserved),
+        "StockRejected" => Some(OrderStatus::Rejected),
+        "Picked" => Some(OrderStatus::Picked),
+        "Sorted" => Some(OrderStatus::Sorted),
+        "Packed" => Some(OrderStatus::Packed),
+        "Shipped" => Some(OrderStatus::Shipped),
+        "Delivered" => Some(OrderStatus::Delivered),
+        _ => None,
     }
 }
 
@@ -37,7 +43,8 @@ pub fn step(status: OrderStatus) -> i32 {
     }
 }
 
-fn is_end(status: OrderStatus) -> bool {
+/// DELIVERED, REJECTED and CANCELLED: nothing moves an order out of these.
+pub fn is_end(status: OrderStatus) -> bool {
     matches!(status, OrderStatus::Delivered | OrderStatus::Rejected | OrderStatus::Cancelled)
 }
 
@@ -54,12 +61,16 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
         _ => {}
     }
     if let Some(status) = announced(payload) {
-        let rejected_late = status == OrderStatus::Rejected && view.status != OrderStatus::Placed;
-        if !is_end(view.status) && !rejected_late && step(status) > step(view.status) {
-            next.status = status;
-        }
+        next.status = advance(view.status, status);
     }
     next
+}
+
+/// Where an order in `current` goes when an event announces `status`: forward only, never out
+/// of an end, and REJECTED only from PLACED.
+pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
+    let rejected_late = status == OrderStatus::Rejected && current != OrderStatus::Placed;
+    if !is_end(current) && !rejected_late && step(status) > step(current) { status } else { current }
 }
 
 #[cfg(test)]
@@ -87,6 +98,18 @@ mod tests {
             assert_eq!(v.status, expected);
         }
         assert_eq!((v.carrier.as_str(), v.tracking_number.as_str()), ("DPD", "T1"));
+    }
+
+    #[test]
+    fn every_event_type_maps_to_its_status() {
+        for (event_type, status) in [
+            ("OrderPlaced", OrderStatus::Placed),
+            ("StockRejected", OrderStatus::Rejected),
+            ("Delivered", OrderStatus::Delivered),
+        ] {
+            assert_eq!(announced_by_type(event_type), Some(status));
+        }
+        assert_eq!(announced_by_type("StockRestocked"), None);
     }
 
     #[test]

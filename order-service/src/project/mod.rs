@@ -1,7 +1,7 @@
 //! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped | Delivered → the order's
 //! status and timeline. Runs inside the inbox transaction, so each event is projected exactly once.
 
-mod domain;
+pub mod domain;
 
 use crate::store;
 use orderflow_kit::envelope::EventEnvelope;
