@@ -25,21 +25,14 @@ mod tests {
     use crate::reserve_stock::OnOrderPlaced;
     use orderflow_kit::envelope::{self, Cause};
     use orderflow_kit::inbox::EventHandler;
-    use orderflow_kit::testing;
     use orderflow_kit::trace::TraceParent;
     use orderflow_proto::common::v1::OrderLine;
     use orderflow_proto::events::v1::event_envelope::Payload;
     use orderflow_proto::events::v1::{OrderPlaced, Shipped};
-    use sqlx::postgres::PgPoolOptions;
 
     #[tokio::test]
     async fn shipping_takes_the_reserved_units_off_the_shelf_once() {
-        let pool = PgPoolOptions::new().max_connections(2).connect(&testing::fresh_database().await).await.unwrap();
-        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
-        sqlx::query("INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ('MUG', 'Mug', 'A-1', 100, 10)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let pool = crate::test_support::stocked("MUG", 10, 2).await;
         let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
         let placed = OrderPlaced { lines: vec![OrderLine { sku: "MUG".into(), quantity: 3 }], ..Default::default() };
         let order_id = Uuid::now_v7().to_string();

@@ -55,3 +55,25 @@ impl Wiring for Inventory {
             .await
     }
 }
+
+#[cfg(test)]
+mod test_support {
+    use orderflow_kit::testing;
+    use sqlx::postgres::{PgPool, PgPoolOptions};
+
+    /// A fresh, migrated database holding one product with `on_hand` units.
+    pub async fn stocked(sku: &str, on_hand: i64, connections: u32) -> PgPool {
+        let pool =
+            PgPoolOptions::new().max_connections(connections).connect(&testing::fresh_database().await).await.unwrap();
+        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
+        sqlx::query(
+            "INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ($1, $1, 'A-1', 100, $2)",
+        )
+        .bind(sku)
+        .bind(on_hand)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool
+    }
+}

@@ -57,11 +57,9 @@ impl EventHandler for OnOrderPlaced {
 mod tests {
     use super::*;
     use orderflow_kit::envelope::Cause;
-    use orderflow_kit::testing;
     use orderflow_kit::trace::TraceParent;
     use orderflow_proto::common::v1::OrderLine;
     use orderflow_proto::events::v1::OrderPlaced;
-    use sqlx::postgres::PgPoolOptions;
 
     fn order_placed(sku: &str, quantity: i32) -> EventEnvelope {
         let placed = OrderPlaced { lines: vec![OrderLine { sku: sku.into(), quantity }], ..Default::default() };
@@ -76,12 +74,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn fifty_concurrent_orders_for_the_last_ten_units_never_oversell() {
-        let pool = PgPoolOptions::new().max_connections(25).connect(&testing::fresh_database().await).await.unwrap();
-        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
-        sqlx::query("INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ('LAST', 'Last', 'A-1', 100, 10)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let pool = crate::test_support::stocked("LAST", 10, 25).await;
         let handler = OnOrderPlaced::new("inventory".into());
         let tasks: Vec<_> = (0..50)
             .map(|_| {
@@ -111,12 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_order_is_decided_once_however_often_it_arrives() {
-        let pool = PgPoolOptions::new().max_connections(2).connect(&testing::fresh_database().await).await.unwrap();
-        orderflow_kit::db::migrate(&pool, &crate::MIGRATIONS).await.unwrap();
-        sqlx::query("INSERT INTO products (sku, name, bin_location, weight_grams, on_hand) VALUES ('MUG', 'Mug', 'A-1', 100, 10)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let pool = crate::test_support::stocked("MUG", 10, 2).await;
         let handler = OnOrderPlaced::new("inventory".into());
         let event = order_placed("MUG", 3);
         for _ in 0..3 {
