@@ -5,7 +5,10 @@
 mod support;
 
 use orderflow_kit::testing;
-use orderflow_proto::fulfillment::v1::{FulfillmentStatus, GetFulfillmentRequest};
+use orderflow_proto::fulfillment::v1::{
+    ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus, GetFulfillmentRequest,
+    ListPickTasksRequest,
+};
 use orderflow_proto::inventory::v1::GetStockRequest;
 use orderflow_proto::order::v1::{
     GetOrderRequest, ListOrdersRequest, OrderStatus, PlaceOrderRequest, WatchOrderRequest,
@@ -259,4 +262,61 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
 
     let unknown = WatchOrderRequest { order_id: uuid::Uuid::now_v7().to_string() };
     assert_eq!(stack.orders.watch_order(unknown).await.unwrap_err().code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_manual_mode_staff_confirm_each_step_in_order() {
+    let mut stack = Stack::start_manual().await;
+    stack.stock_product("TEE", "B-02", 200, 5).await;
+    stack.stock_product("MUG", "A-01", 350, 5).await;
+    let placed = stack
+        .orders
+        .place_order(order_request("c-manual", &[("TEE", 1), ("MUG", 2)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    stack.wait_for_status(&placed.order_id, OrderStatus::Reserved).await;
+
+    let tasks =
+        stack.fulfillment.list_pick_tasks(ListPickTasksRequest { page_size: 10 }).await.unwrap().into_inner().tasks;
+    let bins: Vec<_> = tasks.iter().map(|t| (t.bin_location.as_str(), t.sku.as_str(), t.quantity)).collect();
+    assert_eq!(bins, [("A-01", "MUG", 2), ("B-02", "TEE", 1)], "the pick list is in bin order");
+
+    let order_id = placed.order_id.clone();
+    let out_of_order =
+        stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: order_id.clone() }).await.unwrap_err();
+    assert_eq!(out_of_order.code(), Code::FailedPrecondition);
+    stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: order_id.clone() }).await.unwrap();
+    let twice = stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: order_id.clone() }).await.unwrap_err();
+    assert_eq!((twice.code(), twice.message()), (Code::FailedPrecondition, "cannot Pick an order that is PICKED"));
+    stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: order_id.clone() }).await.unwrap();
+    let half_measured = ConfirmPackRequest {
+        order_id: order_id.clone(),
+        weight_grams: 1_234,
+        length_mm: 300,
+        width_mm: 200,
+        height_mm: 0,
+    };
+    let status = stack.fulfillment.confirm_pack(half_measured).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let measured = ConfirmPackRequest {
+        order_id: order_id.clone(),
+        weight_grams: 1_234,
+        length_mm: 300,
+        width_mm: 200,
+        height_mm: 100,
+    };
+    let packed = stack.fulfillment.confirm_pack(measured).await.unwrap().into_inner().fulfillment.unwrap();
+    assert_eq!((packed.status, packed.package_weight_grams), (FulfillmentStatus::Packed as i32, 1_234));
+
+    let shipped = stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
+    assert_eq!(
+        event_types(&shipped),
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped"],
+        "one event per step"
+    );
+    let unknown = ConfirmPickRequest { order_id: uuid::Uuid::now_v7().to_string() };
+    assert_eq!(stack.fulfillment.confirm_pick(unknown).await.unwrap_err().code(), Code::NotFound);
 }

@@ -1,13 +1,14 @@
 //! The `orderflow.fulfillment.v1.FulfillmentService` adapter.
 
-use crate::domain::Fulfillment as State;
+use crate::domain::{Command, Fulfillment as State, Measured};
+use crate::steps::Steps;
 use crate::store;
 use orderflow_kit::types::uuid;
-use orderflow_kit::{Service, ServiceError};
+use orderflow_kit::{Service, ServiceError, grpc};
 use orderflow_proto::fulfillment::v1::fulfillment_service_server::FulfillmentService;
 use orderflow_proto::fulfillment::v1::{
     ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, ConfirmStepResponse, Fulfillment, FulfillmentLine,
-    GetFulfillmentRequest, GetFulfillmentResponse, ListPickTasksRequest, ListPickTasksResponse,
+    GetFulfillmentRequest, GetFulfillmentResponse, ListPickTasksRequest, ListPickTasksResponse, PickTask,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -15,11 +16,12 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct FulfillmentApi {
     pool: PgPool,
+    steps: Steps,
 }
 
 impl FulfillmentApi {
-    pub fn new(service: &Service) -> Self {
-        Self { pool: service.pool.clone() }
+    pub fn new(service: &Service, steps: Steps) -> Self {
+        Self { pool: service.pool.clone(), steps }
     }
 }
 
@@ -58,29 +60,62 @@ impl FulfillmentService for FulfillmentApi {
 
     async fn list_pick_tasks(
         &self,
-        _request: Request<ListPickTasksRequest>,
+        request: Request<ListPickTasksRequest>,
     ) -> Result<Response<ListPickTasksResponse>, Status> {
-        Err(Status::unimplemented("ListPickTasks is not available yet: fulfillment runs in automatic mode"))
+        let size = grpc::page_size(request.get_ref().page_size, 100, 1_000);
+        let waiting = store::awaiting_pick(&self.pool, size).await.map_err(ServiceError::from)?;
+        let mut tasks: Vec<PickTask> = waiting
+            .into_iter()
+            .flat_map(|f| {
+                let order_id = f.order_id;
+                f.reserved.lines.into_iter().map(move |l| PickTask {
+                    order_id: order_id.clone(),
+                    sku: l.sku,
+                    quantity: l.quantity,
+                    bin_location: l.bin_location,
+                })
+            })
+            .collect();
+        // One walk through the warehouse: the pick list is in bin order.
+        tasks.sort_by(|a, b| (&a.bin_location, &a.order_id).cmp(&(&b.bin_location, &b.order_id)));
+        tasks.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        Ok(Response::new(ListPickTasksResponse { tasks }))
     }
 
     async fn confirm_pick(
         &self,
-        _request: Request<ConfirmPickRequest>,
+        request: Request<ConfirmPickRequest>,
     ) -> Result<Response<ConfirmStepResponse>, Status> {
-        Err(Status::unimplemented("ConfirmPick is not available yet: fulfillment runs in automatic mode"))
+        self.confirm(&request.get_ref().order_id, Command::Pick, None).await
     }
 
     async fn confirm_sort(
         &self,
-        _request: Request<ConfirmSortRequest>,
+        request: Request<ConfirmSortRequest>,
     ) -> Result<Response<ConfirmStepResponse>, Status> {
-        Err(Status::unimplemented("ConfirmSort is not available yet: fulfillment runs in automatic mode"))
+        self.confirm(&request.get_ref().order_id, Command::Sort, None).await
     }
 
     async fn confirm_pack(
         &self,
-        _request: Request<ConfirmPackRequest>,
+        request: Request<ConfirmPackRequest>,
     ) -> Result<Response<ConfirmStepResponse>, Status> {
-        Err(Status::unimplemented("ConfirmPack is not available yet: fulfillment runs in automatic mode"))
+        let r = request.get_ref();
+        let measured =
+            Measured::parse(r.weight_grams, r.length_mm, r.width_mm, r.height_mm).map_err(ServiceError::from)?;
+        self.confirm(&r.order_id, Command::Pack, measured).await
+    }
+}
+
+impl FulfillmentApi {
+    async fn confirm(
+        &self,
+        order_id: &str,
+        command: Command,
+        measured: Option<Measured>,
+    ) -> Result<Response<ConfirmStepResponse>, Status> {
+        let order_id = uuid("order_id", order_id).map_err(ServiceError::from)?;
+        let state = self.steps.confirm(&self.pool, order_id, command, measured).await?;
+        Ok(Response::new(ConfirmStepResponse { fulfillment: Some(to_proto(state)) }))
     }
 }

@@ -1,6 +1,7 @@
 //! The warehouse steps of one order: AWAITING_PICK → PICKED → SORTED → PACKED, in the decider
 //! shape. A step confirmed out of order or twice is rejected and emits nothing. Pure: no I/O.
 
+use orderflow_kit::types::FieldError;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::events::v1::{Packed, Picked, Sorted, StockReserved};
 use orderflow_proto::fulfillment::v1::FulfillmentStatus;
@@ -95,6 +96,51 @@ pub fn decide(state: &Fulfillment, command: Command) -> Result<Payload, Rejectio
     })
 }
 
+/// A parcel weighed and measured by warehouse staff at ConfirmPack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    pub weight_grams: u32,
+    pub length_mm: u32,
+    pub width_mm: u32,
+    pub height_mm: u32,
+}
+
+/// Heaviest parcel and longest side accepted at the packing bench.
+pub const MAX_PARCEL_GRAMS: u32 = 70_000;
+pub const MAX_SIDE_MM: u32 = 3_000;
+
+impl Measured {
+    /// All four values given and in range, or all zero (`None`: use the automatic box).
+    pub fn parse(weight_grams: u32, length_mm: u32, width_mm: u32, height_mm: u32) -> Result<Option<Self>, FieldError> {
+        let fields = [
+            ("weight_grams", weight_grams, MAX_PARCEL_GRAMS),
+            ("length_mm", length_mm, MAX_SIDE_MM),
+            ("width_mm", width_mm, MAX_SIDE_MM),
+            ("height_mm", height_mm, MAX_SIDE_MM),
+        ];
+        if fields.iter().all(|(_, value, _)| *value == 0) {
+            return Ok(None);
+        }
+        for (field, value, max) in fields {
+            if value == 0 || value > max {
+                return Err(FieldError::new(
+                    field,
+                    format!("must be between 1 and {max} (or all four zero for the standard box)"),
+                ));
+            }
+        }
+        Ok(Some(Self { weight_grams, length_mm, width_mm, height_mm }))
+    }
+
+    /// The Packed event with the measured parcel instead of the standard box.
+    pub fn apply(self, packed: &mut Packed) {
+        packed.weight_grams = self.weight_grams;
+        packed.length_mm = self.length_mm;
+        packed.width_mm = self.width_mm;
+        packed.height_mm = self.height_mm;
+    }
+}
+
 /// Applies an event this service decided.
 pub fn evolve(mut state: Fulfillment, event: &Payload) -> Fulfillment {
     match event {
@@ -177,6 +223,17 @@ mod tests {
         );
         let picked = evolve(state.clone(), &decide(&state, Command::Pick).unwrap());
         assert!(decide(&picked, Command::Pick).is_err());
+    }
+
+    #[test]
+    fn measurements_are_all_or_nothing_and_bounded() {
+        assert_eq!(Measured::parse(0, 0, 0, 0), Ok(None));
+        assert_eq!(Measured::parse(1_200, 300, 200, 0).unwrap_err().field, "height_mm");
+        assert_eq!(Measured::parse(70_001, 300, 200, 100).unwrap_err().field, "weight_grams");
+        let measured = Measured::parse(1_200, 300, 200, 100).unwrap().unwrap();
+        let mut packed = Packed::default();
+        measured.apply(&mut packed);
+        assert_eq!((packed.weight_grams, packed.height_mm), (1_200, 100));
     }
 
     #[test]

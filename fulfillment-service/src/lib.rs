@@ -1,6 +1,7 @@
 //! fulfillment-service: the warehouse steps of the flow. StockReserved starts a fulfillment;
 //! automatic mode picks, sorts and packs it (Picked, Sorted, Packed), optionally with a delay
-//! per step (`FULFILLMENT_STEP_DELAY_MS`).
+//! per step (`FULFILLMENT_STEP_DELAY_MS`); manual mode (`FULFILLMENT_MODE=manual`) waits for
+//! warehouse staff to confirm each step (ListPickTasks, ConfirmPick, ConfirmSort, ConfirmPack).
 
 mod api;
 mod domain;
@@ -25,6 +26,15 @@ static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 pub struct Fulfillment {
     /// `FULFILLMENT_STEP_DELAY_MS` (default 0): wait before each automatic step.
     step_delay: Duration,
+    /// `FULFILLMENT_MODE` (`auto`, the default, or `manual`).
+    manual: bool,
+}
+
+impl Fulfillment {
+    /// Manual mode: warehouse staff confirm every step.
+    pub fn manual() -> Self {
+        Self { step_delay: Duration::ZERO, manual: true }
+    }
 }
 
 /// fulfillment-service, built from its configuration.
@@ -39,15 +49,24 @@ impl Wiring for Fulfillment {
     }
 
     fn from_env() -> anyhow::Result<Self> {
-        Ok(Self { step_delay: Duration::from_millis(orderflow_kit::config::var("FULFILLMENT_STEP_DELAY_MS", 0)?) })
+        let manual =
+            match orderflow_kit::config::var("FULFILLMENT_MODE", "auto".to_owned())?.to_ascii_lowercase().as_str() {
+                "auto" => false,
+                "manual" => true,
+                other => anyhow::bail!("FULFILLMENT_MODE={other:?} is invalid: use auto or manual"),
+            };
+        Ok(Self {
+            step_delay: Duration::from_millis(orderflow_kit::config::var("FULFILLMENT_STEP_DELAY_MS", 0)?),
+            manual,
+        })
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let steps = steps::Steps { topic: service.topics.name(Topic::Fulfillment), delay: self.step_delay };
-        let scheduler = steps.clone().run(service.pool.clone(), shutdown.clone());
-        let consumer = service.consumer(&[Topic::Inventory], steps)?;
-        let api = FulfillmentServiceServer::new(api::FulfillmentApi::new(&service));
-        let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _, Box::pin(scheduler) as _];
+        let topic = service.topics.name(Topic::Fulfillment);
+        let steps = steps::Steps { topic, delay: self.step_delay, manual: self.manual };
+        let api = FulfillmentServiceServer::new(api::FulfillmentApi::new(&service, steps.clone()));
+        let mut workers = vec![Box::pin(steps.clone().run(service.pool.clone(), shutdown.clone())) as _];
+        workers.push(Box::pin(service.consumer(&[Topic::Inventory], steps)?.run(shutdown.clone())) as _);
         service
             .serve(
                 FulfillmentServiceServer::<api::FulfillmentApi>::NAME,

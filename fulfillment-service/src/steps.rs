@@ -1,25 +1,29 @@
-//! StockReserved → Picked → Sorted → Packed in automatic mode. Without a step delay all three
+//! StockReserved → Picked → Sorted → Packed. In automatic mode without a step delay all three
 //! steps are decided in the inbox transaction of StockReserved; with one, each step is
-//! scheduled and a worker takes the due ones (`advance_due`), one transaction per batch.
+//! scheduled and a worker takes the due ones (`advance_due`), one transaction per batch. In
+//! manual mode warehouse staff confirm each step (`confirm`); a step out of order or confirmed
+//! twice is FAILED_PRECONDITION and emits nothing.
 
-use crate::domain::{self, Fulfillment};
+use crate::domain::{self, Command, Fulfillment, Measured};
 use crate::store;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{EventHandler, HandlerError};
-use orderflow_kit::outbox;
+use orderflow_kit::{ServiceError, outbox};
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::{PgConnection, PgPool};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// How automatic mode paces the steps.
+/// Who takes the steps, and how automatic mode paces them.
 #[derive(Debug, Clone)]
 pub struct Steps {
     /// The fulfillment topic, where Picked, Sorted and Packed go.
     pub topic: String,
-    /// `FULFILLMENT_STEP_DELAY_MS` (default 0): wait before each step.
+    /// `FULFILLMENT_STEP_DELAY_MS` (default 0): wait before each automatic step.
     pub delay: Duration,
+    /// `FULFILLMENT_MODE=manual`: staff confirm every step; nothing is automatic.
+    pub manual: bool,
 }
 
 impl Steps {
@@ -42,9 +46,40 @@ impl Steps {
             }
             cause = Cause::event(&event);
         }
-        let next = state.next_step().map(|_| self.delay);
+        let next = if self.manual { None } else { state.next_step().map(|_| self.delay) };
         store::save(conn, order_id, &state, &cause, next).await?;
         Ok(())
+    }
+
+    /// A warehouse confirmation of `command` for the order; `measured` replaces the standard
+    /// box at ConfirmPack.
+    pub async fn confirm(
+        &self,
+        pool: &PgPool,
+        order_id: Uuid,
+        command: Command,
+        measured: Option<Measured>,
+    ) -> Result<Fulfillment, ServiceError> {
+        let mut tx = pool.begin().await?;
+        let (state, cause) = store::lock(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no fulfillment for order {order_id}")))?;
+        let mut payload =
+            domain::decide(&state, command).map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
+        if let (Payload::Packed(packed), Some(measured)) = (&mut payload, measured) {
+            measured.apply(packed);
+        }
+        let event = envelope::build(crate::SERVICE, &state.order_id, payload, &cause);
+        outbox::enqueue(&mut tx, &self.topic, &state.order_id, &event).await?;
+        let state = match &event.payload {
+            Some(payload) => domain::evolve(state, payload),
+            None => state,
+        };
+        let next = if self.manual { None } else { state.next_step().map(|_| self.delay) };
+        store::save(&mut tx, order_id, &state, &Cause::event(&event), next).await?;
+        tx.commit().await?;
+        tracing::info!(order_id = %order_id, event_type = %event.event_type, "warehouse step confirmed");
+        Ok(state)
     }
 
     /// Takes one due step for each fulfillment whose step is due; returns how many advanced.
@@ -89,7 +124,7 @@ impl EventHandler for Steps {
         if !store::insert(conn, order_id, &state, &cause).await? {
             return Ok(());
         }
-        let steps = if self.delay.is_zero() { usize::MAX } else { 0 };
+        let steps = if self.delay.is_zero() && !self.manual { usize::MAX } else { 0 };
         self.take(conn, order_id, state, cause, steps).await
     }
 }

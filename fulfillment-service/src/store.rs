@@ -124,3 +124,27 @@ pub async fn lock_due(conn: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, 
         })
         .collect())
 }
+
+/// Locks the order's fulfillment for this transaction.
+pub async fn lock(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<(Fulfillment, Cause)>, sqlx::Error> {
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM fulfillments WHERE order_id = $1 FOR UPDATE"))
+            .bind(order_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(Row::into_parts))
+}
+
+/// The oldest fulfillments still waiting to be picked.
+pub async fn awaiting_pick<'c, E>(db: E, limit: i64) -> Result<Vec<Fulfillment>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let rows: Vec<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM fulfillments WHERE status = $1 ORDER BY created_at LIMIT $2"))
+            .bind(FulfillmentStatus::AwaitingPick.as_str_name())
+            .bind(limit)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(|r| r.into_parts().0).collect())
+}

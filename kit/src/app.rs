@@ -54,7 +54,11 @@ pub struct App<W> {
 impl<W: Wiring> App<W> {
     /// Prepares the database, the topics and the listener ([`Service::start`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let wiring = W::from_env()?;
+        Self::build_with(config, W::from_env()?).await
+    }
+
+    /// The same with the service's own settings given, not read from the environment.
+    pub async fn build_with(config: Config, wiring: W) -> anyhow::Result<Self> {
         Ok(Self { service: Service::start(config, W::migrations()).await?, wiring })
     }
 

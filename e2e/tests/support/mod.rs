@@ -42,14 +42,28 @@ async fn config(service: &'static str, namespace: &str) -> Config {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// With fulfillment in manual mode: warehouse staff confirm each step.
+    pub async fn start_manual() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(manual_fulfillment: bool) -> Self {
         orderflow_kit::telemetry::init();
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
         let order = order_service::App::build(config(order_service::SERVICE, &namespace).await).await.unwrap();
         let inventory =
             inventory_service::App::build(config(inventory_service::SERVICE, &namespace).await).await.unwrap();
-        let fulfillment =
-            fulfillment_service::App::build(config(fulfillment_service::SERVICE, &namespace).await).await.unwrap();
+        let fulfillment_config = config(fulfillment_service::SERVICE, &namespace).await;
+        let fulfillment = if manual_fulfillment {
+            fulfillment_service::App::build_with(fulfillment_config, fulfillment_service::Fulfillment::manual()).await
+        } else {
+            fulfillment_service::App::build(fulfillment_config).await
+        }
+        .unwrap();
         let shipping = shipping_service::App::build(config(shipping_service::SERVICE, &namespace).await).await.unwrap();
         let (order_addr, inventory_addr) = (order.local_addr(), inventory.local_addr());
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
