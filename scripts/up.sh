@@ -2,6 +2,7 @@
 # The main command: sets up what is missing, builds, starts PostgreSQL (one database per
 # service), the tansu broker and the four services, seeds a catalogue and places demo orders
 # with orderctl, then keeps the stack running until Ctrl-C and stops everything it started.
+# FULFILLMENT_MODE=manual makes warehouse staff (orderctl warehouse ...) confirm each step.
 #
 #   PROFILE=release|dev (default release)   ORDER_PORT/INVENTORY_PORT/... to move the gRPC ports
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,6 +39,7 @@ start_service() { # name database
   DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$database" \
   KAFKA_BROKERS="$KAFKA_BROKERS" \
   GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
+  FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
     "$BIN/$name-service" >"$STATE_DIR/logs/$name-service.log" 2>&1 &
   PIDS+=($!)
 }
@@ -48,15 +50,19 @@ start_service shipping shipping
 for name in order inventory fulfillment shipping; do wait_for_port "${PORTS[$name]}" "$name-service"; done
 log "services up: order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
 
-export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}" SHIPPING_ADDR="http://127.0.0.1:${PORTS[shipping]}"
+export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}" FULFILLMENT_ADDR="http://127.0.0.1:${PORTS[fulfillment]}" SHIPPING_ADDR="http://127.0.0.1:${PORTS[shipping]}"
 log "seeding a catalogue and placing demo orders"
-"$BIN/orderctl" demo
+if [ "${FULFILLMENT_MODE:-auto}" = manual ]; then
+  "$BIN/orderctl" demo --orders 0 # orders wait for the warehouse; only the rejected one ends
+else
+  "$BIN/orderctl" demo
+fi
 
 cat <<INFO
 
 Orderflow is running. In another shell:
 
-  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR SHIPPING_ADDR=$SHIPPING_ADDR
+  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR FULFILLMENT_ADDR=$FULFILLMENT_ADDR SHIPPING_ADDR=$SHIPPING_ADDR
   $BIN/orderctl stock list
   $BIN/orderctl order place --line MUG-BLUE:2 --line TEE-M:1
   $BIN/orderctl order get <order id>

@@ -6,6 +6,10 @@ mod print;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
+use orderflow_proto::fulfillment::v1::{
+    ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus, ListPickTasksRequest,
+};
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{GetStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
@@ -24,6 +28,9 @@ struct Cli {
     /// inventory-service address.
     #[arg(long, env = "INVENTORY_ADDR", default_value = "http://127.0.0.1:50052", global = true)]
     inventory_addr: String,
+    /// fulfillment-service address.
+    #[arg(long, env = "FULFILLMENT_ADDR", default_value = "http://127.0.0.1:50053", global = true)]
+    fulfillment_addr: String,
     /// shipping-service address.
     #[arg(long, env = "SHIPPING_ADDR", default_value = "http://127.0.0.1:50054", global = true)]
     shipping_addr: String,
@@ -42,6 +49,9 @@ enum Command {
     /// Place orders and follow them.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// Warehouse work when fulfillment-service runs with FULFILLMENT_MODE=manual.
+    #[command(subcommand)]
+    Warehouse(WarehouseCommand),
     /// Follow parcels and record carrier delivery scans.
     #[command(subcommand)]
     Shipment(ShipmentCommand),
@@ -93,6 +103,28 @@ enum OrderCommand {
     List {
         #[arg(long)]
         customer_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WarehouseCommand {
+    /// The pick list, in bin order.
+    Picks,
+    /// Confirm an order's lines were picked.
+    Pick { order_id: String },
+    /// Confirm an order's picked lines were consolidated.
+    Sort { order_id: String },
+    /// Confirm an order was packed; give all four measurements, or none for the standard box.
+    Pack {
+        order_id: String,
+        #[arg(long, default_value_t = 0)]
+        weight_grams: u32,
+        #[arg(long, default_value_t = 0)]
+        length_mm: u32,
+        #[arg(long, default_value_t = 0)]
+        width_mm: u32,
+        #[arg(long, default_value_t = 0)]
+        height_mm: u32,
     },
 }
 
@@ -268,6 +300,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        Command::Warehouse(command) => {
+            let mut fulfillment = FulfillmentServiceClient::new(connect(&cli.fulfillment_addr).await?);
+            let confirmed = match command {
+                WarehouseCommand::Picks => {
+                    let tasks =
+                        fulfillment.list_pick_tasks(ListPickTasksRequest { page_size: 200 }).await?.into_inner().tasks;
+                    for task in tasks {
+                        println!(
+                            "{:<10} {:>4} x {:<16} order {}",
+                            task.bin_location, task.quantity, task.sku, task.order_id
+                        );
+                    }
+                    return Ok(());
+                }
+                WarehouseCommand::Pick { order_id } => {
+                    fulfillment.confirm_pick(ConfirmPickRequest { order_id }).await?
+                }
+                WarehouseCommand::Sort { order_id } => {
+                    fulfillment.confirm_sort(ConfirmSortRequest { order_id }).await?
+                }
+                WarehouseCommand::Pack { order_id, weight_grams, length_mm, width_mm, height_mm } => {
+                    let request = ConfirmPackRequest { order_id, weight_grams, length_mm, width_mm, height_mm };
+                    fulfillment.confirm_pack(request).await?
+                }
+            };
+            let state = confirmed.into_inner().fulfillment.unwrap_or_default();
+            let status = FulfillmentStatus::try_from(state.status).map_or("UNKNOWN", |s| s.as_str_name());
+            println!("order {} {status}", state.order_id);
         }
         Command::Shipment(command) => {
             let mut shipping = ShippingServiceClient::new(connect(&cli.shipping_addr).await?);
