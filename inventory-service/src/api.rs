@@ -29,7 +29,8 @@ impl InventoryService for InventoryApi {
         &self,
         request: Request<UpsertProductRequest>,
     ) -> Result<Response<UpsertProductResponse>, Status> {
-        let product = catalogue::upsert_product(&self.pool, request.get_ref()).await?;
+        let trace = grpc::trace_of(&request);
+        let product = catalogue::upsert_product(&self.pool, &self.topics, trace, request.get_ref()).await?;
         Ok(Response::new(UpsertProductResponse { product: Some(product) }))
     }
 

@@ -5,6 +5,7 @@
 mod api;
 mod catalogue;
 mod commit_stock;
+mod low_stock;
 mod on_event;
 mod reserve_stock;
 mod store;

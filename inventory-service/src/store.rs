@@ -209,3 +209,21 @@ pub async fn commit_shipped(
         .await?;
     Ok(())
 }
+
+/// (sku, available, threshold, flagged) for each of `skus`.
+pub async fn stock_against_threshold(
+    conn: &mut PgConnection,
+    skus: &[String],
+) -> Result<Vec<(String, i64, i64, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sku, on_hand - reserved, low_stock_threshold, low_stock FROM products WHERE sku = ANY($1) ORDER BY sku",
+    )
+    .bind(skus)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn set_low_stock(conn: &mut PgConnection, sku: &str, low: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE products SET low_stock = $2 WHERE sku = $1").bind(sku).bind(low).execute(conn).await?;
+    Ok(())
+}

@@ -51,6 +51,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::Shipped(_) => "Shipped",
         Payload::StockRestocked(_) => "StockRestocked",
         Payload::Delivered(_) => "Delivered",
+        Payload::LowStock(_) => "LowStock",
     }
 }
 

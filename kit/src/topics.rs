@@ -12,7 +12,7 @@ use std::time::Duration;
 pub enum Topic {
     /// order-service: OrderPlaced.
     Orders,
-    /// inventory-service: StockReserved, StockRejected, StockRestocked.
+    /// inventory-service: StockReserved, StockRejected, StockRestocked, LowStock.
     Inventory,
     /// fulfillment-service: Picked, Sorted, Packed.
     Fulfillment,

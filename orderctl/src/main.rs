@@ -11,7 +11,9 @@ use orderflow_proto::fulfillment::v1::{
     ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus, ListPickTasksRequest,
 };
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use orderflow_proto::inventory::v1::{GetStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest};
+use orderflow_proto::inventory::v1::{
+    GetStockRequest, ListLowStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest,
+};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest, WatchOrderRequest};
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
@@ -89,6 +91,8 @@ enum StockCommand {
     Get { sku: String },
     /// Every product's stock.
     List,
+    /// Products whose low-stock alert is raised.
+    Low,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +247,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 StockCommand::Get { sku } => {
                     print::stock(&inventory.get_stock(GetStockRequest { sku }).await?.into_inner())
+                }
+                StockCommand::Low => {
+                    inventory
+                        .list_low_stock(ListLowStockRequest {})
+                        .await?
+                        .into_inner()
+                        .items
+                        .iter()
+                        .for_each(print::stock);
                 }
                 StockCommand::List => {
                     let mut page_token = String::new();

@@ -1,9 +1,9 @@
 //! The catalogue: UpsertProduct, Restock (emits StockRestocked, keyed by SKU), GetStock,
-//! ListStock and ListLowStock.
+//! ListStock and ListLowStock (products whose low-stock alert is raised).
 
 mod domain;
 
-use crate::store;
+use crate::{low_stock, store};
 use orderflow_kit::envelope::{self, Cause};
 use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
@@ -17,9 +17,19 @@ use orderflow_proto::inventory::v1::{
 };
 use sqlx::PgPool;
 
-pub async fn upsert_product(pool: &PgPool, request: &UpsertProductRequest) -> Result<Product, ServiceError> {
+/// Creates or describes a product; a new threshold may raise (or clear) its low-stock alert.
+pub async fn upsert_product(
+    pool: &PgPool,
+    topics: &Topics,
+    trace: TraceParent,
+    request: &UpsertProductRequest,
+) -> Result<Product, ServiceError> {
     let product = domain::product(request)?;
-    let row = store::upsert_product(pool, &product).await?;
+    let mut tx = pool.begin().await?;
+    let row = store::upsert_product(&mut *tx, &product).await?;
+    low_stock::check(&mut tx, &topics.name(Topic::Inventory), std::slice::from_ref(&row.sku), &Cause::command(trace))
+        .await?;
+    tx.commit().await?;
     tracing::info!(sku = %row.sku, "product upserted");
     Ok(GetStockResponse::from(row).product.unwrap_or_default())
 }
@@ -42,6 +52,8 @@ pub async fn restock(
     });
     let event = envelope::build(crate::SERVICE, "", payload, &Cause::command(trace));
     outbox::enqueue(&mut tx, &topics.name(Topic::Inventory), sku.as_str(), &event).await?;
+    low_stock::check(&mut tx, &topics.name(Topic::Inventory), std::slice::from_ref(&row.sku), &Cause::event(&event))
+        .await?;
     tx.commit().await?;
     tracing::info!(sku = %sku, quantity, on_hand = row.on_hand, "restocked");
     Ok(row.into())

@@ -5,7 +5,7 @@
 
 pub mod domain;
 
-use crate::store;
+use crate::{low_stock, store};
 use domain::Decision;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{EventHandler, HandlerError};
@@ -39,6 +39,7 @@ impl EventHandler for OnOrderPlaced {
         let (status, payload) = match domain::decide(placed, &levels) {
             Decision::Reserved(reserved) => {
                 store::reserve(conn, &reserved.lines).await?;
+                low_stock::check(conn, &self.topic, &skus, &Cause::event(event)).await?;
                 (store::RESERVED, Payload::StockReserved(reserved))
             }
             Decision::Rejected(rejected) => {
@@ -98,8 +99,13 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(decisions, [("REJECTED".to_owned(), 40), ("RESERVED".to_owned(), 10)]);
-        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&pool).await.unwrap();
-        assert_eq!(events, 50, "one event per order, in the same transactions");
+        let events: Vec<(String, i64)> =
+            sqlx::query_as("SELECT headers->>'event_type' AS t, count(*) FROM outbox GROUP BY t ORDER BY t")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let expected = [("LowStock", 1), ("StockRejected", 40), ("StockReserved", 10)].map(|(t, n)| (t.to_owned(), n));
+        assert_eq!(events, expected, "one event per order, and one LowStock for the one crossing");
     }
 
     #[tokio::test]
