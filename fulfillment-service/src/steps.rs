@@ -7,7 +7,7 @@
 use crate::domain::{self, Command, Fulfillment, Measured};
 use crate::store;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
-use orderflow_kit::inbox::{EventHandler, HandlerError};
+use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::{ServiceError, outbox};
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::{PgConnection, PgPool};
@@ -117,8 +117,7 @@ impl Steps {
 impl EventHandler for Steps {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some(Payload::StockReserved(reserved)) = event.payload.as_ref() else { return Ok(()) };
-        let order_id = Uuid::parse_str(&event.order_id)
-            .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))?;
+        let order_id = inbox::order_id(event)?;
         let state = Fulfillment::new(&event.order_id, reserved.clone());
         let cause = Cause::event(event);
         if !store::insert(conn, order_id, &state, &cause).await? {

@@ -3,13 +3,11 @@
 
 use crate::store;
 use orderflow_kit::envelope::EventEnvelope;
-use orderflow_kit::inbox::HandlerError;
+use orderflow_kit::inbox::{self, HandlerError};
 use sqlx::postgres::PgConnection;
-use uuid::Uuid;
 
 pub async fn on_shipped(conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-    let order_id = Uuid::parse_str(&event.order_id)
-        .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))?;
+    let order_id = inbox::order_id(event)?;
     let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
         return Err(HandlerError::Rejected(format!("order {order_id} shipped without a held reservation")));
     };
@@ -29,6 +27,7 @@ mod tests {
     use orderflow_proto::common::v1::OrderLine;
     use orderflow_proto::events::v1::event_envelope::Payload;
     use orderflow_proto::events::v1::{OrderPlaced, Shipped};
+    use uuid::Uuid;
 
     #[tokio::test]
     async fn shipping_takes_the_reserved_units_off_the_shelf_once() {

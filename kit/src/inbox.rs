@@ -34,6 +34,12 @@ pub enum HandlerError {
     Rejected(String),
 }
 
+/// The event's order id; an event without a valid one can never be applied (dead letter).
+pub fn order_id(event: &EventEnvelope) -> Result<uuid::Uuid, HandlerError> {
+    uuid::Uuid::parse_str(&event.order_id)
+        .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))
+}
+
 /// A service's reaction to one consumed event, run inside the batch transaction.
 pub trait EventHandler: Send + Sync {
     /// Applies `event` using `conn` (the batch transaction); may enqueue outbox rows.

@@ -3,11 +3,10 @@
 
 use crate::{domain, store};
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
-use orderflow_kit::inbox::{EventHandler, HandlerError};
+use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
-use uuid::Uuid;
 
 /// Reacts to Packed on the fulfillment topic.
 #[derive(Debug, Clone)]
@@ -21,8 +20,7 @@ pub struct OnPacked {
 impl EventHandler for OnPacked {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some(Payload::Packed(packed)) = event.payload.as_ref() else { return Ok(()) };
-        let order_id = Uuid::parse_str(&event.order_id)
-            .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))?;
+        let order_id = inbox::order_id(event)?;
         if store::exists(conn, order_id).await? {
             return Ok(()); // one label per order, however often Packed arrives
         }

@@ -8,11 +8,10 @@ pub mod domain;
 use crate::{low_stock, store};
 use domain::Decision;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
-use orderflow_kit::inbox::{EventHandler, HandlerError};
+use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
-use uuid::Uuid;
 
 /// Reacts to OrderPlaced on the orders topic; emits to `topic` (the inventory topic).
 #[derive(Debug, Clone)]
@@ -29,8 +28,7 @@ impl OnOrderPlaced {
 impl EventHandler for OnOrderPlaced {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some(Payload::OrderPlaced(placed)) = event.payload.as_ref() else { return Ok(()) };
-        let order_id = Uuid::parse_str(&event.order_id)
-            .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))?;
+        let order_id = inbox::order_id(event)?;
         if !store::claim_reservation(conn, order_id).await? {
             return Ok(()); // already decided for this order
         }
@@ -61,6 +59,7 @@ mod tests {
     use orderflow_kit::trace::TraceParent;
     use orderflow_proto::common::v1::OrderLine;
     use orderflow_proto::events::v1::OrderPlaced;
+    use uuid::Uuid;
 
     fn order_placed(sku: &str, quantity: i32) -> EventEnvelope {
         let placed = OrderPlaced { lines: vec![OrderLine { sku: sku.into(), quantity }], ..Default::default() };

@@ -5,9 +5,8 @@ pub mod domain;
 
 use crate::store;
 use orderflow_kit::envelope::EventEnvelope;
-use orderflow_kit::inbox::{EventHandler, HandlerError};
+use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use sqlx::postgres::PgConnection;
-use uuid::Uuid;
 
 /// The order projection, fed by the inventory, fulfillment and shipping topics.
 #[derive(Debug, Clone, Copy)]
@@ -19,8 +18,7 @@ impl EventHandler for Projection {
         let Some(status) = domain::announced(payload) else {
             return Ok(()); // stock-only events (restocks) are not about an order
         };
-        let order_id = Uuid::parse_str(&event.order_id)
-            .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))?;
+        let order_id = inbox::order_id(event)?;
         let Some(view) = store::lock_view(conn, order_id).await? else {
             return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
         };
