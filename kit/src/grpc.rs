@@ -52,3 +52,26 @@ pub fn trace_of<T>(request: &tonic::Request<T>) -> TraceParent {
 pub fn page_size(requested: i32, default: i64, max: i64) -> i64 {
     if requested <= 0 { default } else { i64::from(requested).min(max) }
 }
+
+/// Cuts `rows` (fetched with a limit of `size + 1`) to one page; the next page token is the
+/// `key` of the page's last row when there is more, empty otherwise.
+pub fn page<T>(mut rows: Vec<T>, size: i64, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if rows.len() <= size {
+        return (rows, String::new());
+    }
+    rows.truncate(size);
+    let token = rows.last().map(key).unwrap_or_default();
+    (rows, token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_has_a_token_only_when_more_rows_follow() {
+        assert_eq!(page(vec![1, 2, 3], 2, i32::to_string), (vec![1, 2], "2".to_owned()));
+        assert_eq!(page(vec![1, 2], 2, i32::to_string), (vec![1, 2], String::new()));
+    }
+}

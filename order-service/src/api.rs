@@ -54,14 +54,9 @@ impl OrderService for OrderApi {
             Some(uuid("page_token", &request.page_token).map_err(ServiceError::from)?)
         };
         let size = grpc::page_size(request.page_size, 20, 100);
-        let mut orders =
+        let orders =
             store::list_by_customer(&self.pool, &customer_id, before, size + 1).await.map_err(ServiceError::from)?;
-        let next_page_token = if orders.len() as i64 > size {
-            orders.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-            orders.last().map(|o| o.order_id.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (orders, next_page_token) = grpc::page(orders, size, |o| o.order_id.clone());
         Ok(Response::new(ListOrdersResponse { orders, next_page_token }))
     }
 

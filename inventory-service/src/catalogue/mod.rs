@@ -68,13 +68,8 @@ pub async fn get_stock(pool: &PgPool, sku: &str) -> Result<GetStockResponse, Ser
 /// A page of stock levels in SKU order; the token is the last SKU of the previous page.
 pub async fn list_stock(pool: &PgPool, request: &ListStockRequest) -> Result<ListStockResponse, ServiceError> {
     let size = grpc::page_size(request.page_size, 50, 500);
-    let mut rows = store::list(pool, &request.page_token, size + 1).await?;
-    let next_page_token = if rows.len() as i64 > size {
-        rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-        rows.last().map(|r| r.sku.clone()).unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let rows = store::list(pool, &request.page_token, size + 1).await?;
+    let (rows, next_page_token) = grpc::page(rows, size, |r| r.sku.clone());
     Ok(ListStockResponse { items: rows.into_iter().map(Into::into).collect(), next_page_token })
 }
 
