@@ -266,7 +266,7 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_manual_mode_staff_confirm_each_step_in_order() {
-    let mut stack = Stack::start_manual().await;
+    let mut stack = Stack::start_with_fulfillment(fulfillment_service::Fulfillment::manual()).await;
     stack.stock_product("TEE", "B-02", 200, 5).await;
     stack.stock_product("MUG", "A-01", 350, 5).await;
     let placed = stack
@@ -319,4 +319,20 @@ async fn in_manual_mode_staff_confirm_each_step_in_order() {
     );
     let unknown = ConfirmPickRequest { order_id: uuid::Uuid::now_v7().to_string() };
     assert_eq!(stack.fulfillment.confirm_pick(unknown).await.unwrap_err().code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_step_delay_each_automatic_step_waits_its_turn() {
+    let delay = Duration::from_millis(150);
+    let mut stack = Stack::start_with_fulfillment(fulfillment_service::Fulfillment::automatic(delay)).await;
+    stack.stock_product("MUG", "A-01", 350, 5).await;
+    let placed =
+        stack.orders.place_order(order_request("c-delay", &[("MUG", 1)])).await.unwrap().into_inner().order.unwrap();
+    let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
+    assert_eq!(event_types(&shipped), ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped"]);
+    let at = |i: usize| {
+        let t = shipped.timeline[i].occurred_at.unwrap();
+        Duration::new(u64::try_from(t.seconds).unwrap(), u32::try_from(t.nanos).unwrap())
+    };
+    assert!(at(4) - at(2) >= delay * 2, "Picked → Sorted → Packed each waited the delay");
 }

@@ -35,6 +35,11 @@ impl Fulfillment {
     pub fn manual() -> Self {
         Self { step_delay: Duration::ZERO, manual: true }
     }
+
+    /// Automatic mode, waiting `step_delay` before each step.
+    pub fn automatic(step_delay: Duration) -> Self {
+        Self { step_delay, manual: false }
+    }
 }
 
 /// fulfillment-service, built from its configuration.
@@ -65,7 +70,10 @@ impl Wiring for Fulfillment {
         let topic = service.topics.name(Topic::Fulfillment);
         let steps = steps::Steps { topic, delay: self.step_delay, manual: self.manual };
         let api = FulfillmentServiceServer::new(api::FulfillmentApi::new(&service, steps.clone()));
-        let mut workers = vec![Box::pin(steps.clone().run(service.pool.clone(), shutdown.clone())) as _];
+        let mut workers = Vec::new();
+        if steps.schedules() {
+            workers.push(Box::pin(steps.clone().run(service.pool.clone(), shutdown.clone())) as _);
+        }
         workers.push(Box::pin(service.consumer(&[Topic::Inventory], steps)?.run(shutdown.clone())) as _);
         service
             .serve(

@@ -39,16 +39,37 @@ impl Steps {
         for _ in 0..count {
             let Some(command) = state.next_step() else { break };
             let payload = domain::decide(&state, command).map_err(|e| HandlerError::Rejected(e.to_string()))?;
-            let event = envelope::build(crate::SERVICE, &state.order_id, payload, &cause);
-            outbox::enqueue(conn, &self.topic, &state.order_id, &event).await?;
-            if let Some(payload) = &event.payload {
-                state = domain::evolve(state, payload);
-            }
-            cause = Cause::event(&event);
+            (state, cause) = self.record(conn, state, payload, &cause).await?;
         }
-        let next = if self.manual { None } else { state.next_step().map(|_| self.delay) };
-        store::save(conn, order_id, &state, &cause, next).await?;
+        store::save(conn, order_id, &state, &cause, self.next_due(&state)).await?;
         Ok(())
+    }
+
+    /// Writes a decided step's event to the outbox; returns the state after it and the event
+    /// as the cause of the next step.
+    async fn record(
+        &self,
+        conn: &mut PgConnection,
+        state: Fulfillment,
+        payload: Payload,
+        cause: &Cause,
+    ) -> Result<(Fulfillment, Cause), sqlx::Error> {
+        let state = domain::evolve(state, &payload);
+        let event = envelope::build(crate::SERVICE, &state.order_id, payload, cause);
+        outbox::enqueue(conn, &self.topic, &state.order_id, &event).await?;
+        tracing::debug!(order_id = %state.order_id, event_type = %event.event_type, "warehouse step taken");
+        Ok((state, Cause::event(&event)))
+    }
+
+    /// When the next automatic step is due: never in manual mode or once packed.
+    fn next_due(&self, state: &Fulfillment) -> Option<Duration> {
+        if self.manual { None } else { state.next_step().map(|_| self.delay) }
+    }
+
+    /// Whether steps are ever scheduled for later (automatic mode with a delay), so the
+    /// scheduler (`run`) has anything to do.
+    pub fn schedules(&self) -> bool {
+        !self.manual && !self.delay.is_zero()
     }
 
     /// A warehouse confirmation of `command` for the order; `measured` replaces the standard
@@ -69,16 +90,9 @@ impl Steps {
         if let (Payload::Packed(packed), Some(measured)) = (&mut payload, measured) {
             measured.apply(packed);
         }
-        let event = envelope::build(crate::SERVICE, &state.order_id, payload, &cause);
-        outbox::enqueue(&mut tx, &self.topic, &state.order_id, &event).await?;
-        let state = match &event.payload {
-            Some(payload) => domain::evolve(state, payload),
-            None => state,
-        };
-        let next = if self.manual { None } else { state.next_step().map(|_| self.delay) };
-        store::save(&mut tx, order_id, &state, &Cause::event(&event), next).await?;
+        let (state, cause) = self.record(&mut tx, state, payload, &cause).await?;
+        store::save(&mut tx, order_id, &state, &cause, self.next_due(&state)).await?;
         tx.commit().await?;
-        tracing::info!(order_id = %order_id, event_type = %event.event_type, "warehouse step confirmed");
         Ok(state)
     }
 
@@ -94,7 +108,7 @@ impl Steps {
         Ok(count)
     }
 
-    /// Runs `advance_due` until `shutdown` (only needed with a step delay).
+    /// Runs `advance_due` until `shutdown`; only started when [`Steps::schedules`].
     pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
         let idle = (self.delay / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
         loop {
@@ -123,7 +137,7 @@ impl EventHandler for Steps {
         if !store::insert(conn, order_id, &state, &cause).await? {
             return Ok(());
         }
-        let steps = if self.delay.is_zero() && !self.manual { usize::MAX } else { 0 };
+        let steps = if self.manual || self.schedules() { 0 } else { usize::MAX };
         self.take(conn, order_id, state, cause, steps).await
     }
 }

@@ -42,15 +42,15 @@ async fn config(service: &'static str, namespace: &str) -> Config {
 
 impl Stack {
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(None).await
     }
 
-    /// With fulfillment in manual mode: warehouse staff confirm each step.
-    pub async fn start_manual() -> Self {
-        Self::start_with(true).await
+    /// With fulfillment's own settings given (manual mode, a step delay).
+    pub async fn start_with_fulfillment(fulfillment: fulfillment_service::Fulfillment) -> Self {
+        Self::start_with(Some(fulfillment)).await
     }
 
-    async fn start_with(manual_fulfillment: bool) -> Self {
+    async fn start_with(fulfillment: Option<fulfillment_service::Fulfillment>) -> Self {
         orderflow_kit::telemetry::init();
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
@@ -58,10 +58,9 @@ impl Stack {
         let inventory =
             inventory_service::App::build(config(inventory_service::SERVICE, &namespace).await).await.unwrap();
         let fulfillment_config = config(fulfillment_service::SERVICE, &namespace).await;
-        let fulfillment = if manual_fulfillment {
-            fulfillment_service::App::build_with(fulfillment_config, fulfillment_service::Fulfillment::manual()).await
-        } else {
-            fulfillment_service::App::build(fulfillment_config).await
+        let fulfillment = match fulfillment {
+            Some(wiring) => fulfillment_service::App::build_with(fulfillment_config, wiring).await,
+            None => fulfillment_service::App::build(fulfillment_config).await,
         }
         .unwrap();
         let shipping = shipping_service::App::build(config(shipping_service::SERVICE, &namespace).await).await.unwrap();
