@@ -184,6 +184,11 @@ async fn a_repeated_idempotency_key_returns_the_first_order() {
     let first = stack.orders.place_order(request.clone()).await.unwrap().into_inner().order.unwrap();
     let again = stack.orders.place_order(request.clone()).await.unwrap().into_inner().order.unwrap();
     assert_eq!(first.order_id, again.order_id);
+    assert_eq!(
+        (first.created_at, &first.timeline[0], &first.lines),
+        (again.created_at, &again.timeline[0], &again.lines),
+        "PlaceOrder's answer is the order as stored"
+    );
 
     request.lines[0].quantity = 2;
     let status = stack.orders.place_order(request).await.unwrap_err();

@@ -1,7 +1,7 @@
 //! The `orders` and `order_timeline` tables: writes in the caller's transaction, reads as
 //! the public `Order` message.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_proto::events::v1::OrderPlaced;
 use orderflow_proto::order::v1::{Order, OrderStatus, TimelineEntry};
@@ -50,8 +50,8 @@ pub struct Stored {
 const COLUMNS: &str =
     "order_id, request, placed, status, rejection_reason, carrier, tracking_number, created_at, updated_at";
 
-/// Inserts a new order and its OrderPlaced timeline entry. `Ok(false)` if the idempotency
-/// key is already taken (nothing is written then).
+/// Inserts a new order and its OrderPlaced timeline entry and returns the order as stored;
+/// `None` if the idempotency key is already taken (nothing is written then).
 pub async fn insert(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -59,26 +59,31 @@ pub async fn insert(
     request: &[u8],
     placed: &OrderPlaced,
     event: &EventEnvelope,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<Order>, sqlx::Error> {
     let customer_id = placed.customer.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
-    let inserted = sqlx::query(
+    let row: Option<OrderRow> = sqlx::query_as(&format!(
         "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+    ))
     .bind(order_id)
     .bind(idempotency_key)
     .bind(request)
     .bind(customer_id)
     .bind(placed.encode_to_vec())
     .bind(OrderStatus::Placed.as_str_name())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
     append_timeline(conn, order_id, event, 1).await?;
-    Ok(true)
+    let mut order = to_order(row);
+    order.timeline = vec![timeline_entry(TimelineRow {
+        event_id: Uuid::parse_str(&event.event_id).unwrap_or_default(),
+        event_type: event.event_type.clone(),
+        producer: event.producer.clone(),
+        // As PostgreSQL keeps it, so this answer equals a later GetOrder.
+        occurred_at: envelope::occurred_at(event).trunc_subsecs(6),
+    })];
+    Ok(Some(order))
 }
 
 /// Records `event` in the order's timeline at flow step `step`; a repeat is ignored.
@@ -150,15 +155,7 @@ where
     .await?;
     let request = row.request.clone();
     let mut order = to_order(row);
-    order.timeline = timeline
-        .into_iter()
-        .map(|t| TimelineEntry {
-            event_type: t.event_type,
-            event_id: t.event_id.to_string(),
-            occurred_at: Some(envelope::timestamp(t.occurred_at)),
-            producer: t.producer,
-        })
-        .collect();
+    order.timeline = timeline.into_iter().map(timeline_entry).collect();
     Ok(Some(Stored { order, request }))
 }
 
@@ -189,6 +186,15 @@ where
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(to_order).collect())
+}
+
+fn timeline_entry(t: TimelineRow) -> TimelineEntry {
+    TimelineEntry {
+        event_type: t.event_type,
+        event_id: t.event_id.to_string(),
+        occurred_at: Some(envelope::timestamp(t.occurred_at)),
+        producer: t.producer,
+    }
 }
 
 fn to_order(row: OrderRow) -> Order {

@@ -42,7 +42,7 @@ pub async fn place_order(
     );
     let mut tx = pool.begin().await?;
     let key = (!key.is_empty()).then_some(key);
-    if !store::insert(&mut tx, order_id, key.as_deref(), &fingerprint, &placed, &event).await? {
+    let Some(order) = store::insert(&mut tx, order_id, key.as_deref(), &fingerprint, &placed, &event).await? else {
         // Another call with the same key won the race; answer as it was answered.
         tx.rollback().await?;
         let existing = store::find_by_idempotency_key(pool, key.as_deref().unwrap_or_default()).await?;
@@ -52,14 +52,11 @@ pub async fn place_order(
             &fingerprint,
         )
         .await;
-    }
+    };
     outbox::enqueue(&mut tx, &topics.name(Topic::Orders), &event.order_id, &event).await?;
     tx.commit().await?;
     tracing::info!(order_id = %order_id, trace_id = %trace.trace_id_hex(), "order placed");
-    let stored = store::load(pool, order_id)
-        .await?
-        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("order {order_id} vanished")))?;
-    Ok(stored.order)
+    Ok(order)
 }
 
 async fn replay(pool: &PgPool, order_id: Uuid, fingerprint: &[u8]) -> Result<Order, ServiceError> {
