@@ -7,8 +7,8 @@ use std::time::Duration;
 
 static KIT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// Opens a pool on `url`. Connections are made lazily, so a service starts while its database
-/// is down and reports NOT_SERVING until it is back.
+/// Opens a pool on `url`. Connections are made lazily; start-up needs the database (it
+/// migrates first), and later outages show as NOT_SERVING and UNAVAILABLE until it is back.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5)).connect_lazy(url)
 }
