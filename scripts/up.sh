@@ -33,9 +33,28 @@ start_postgres
 for name in orders inventory fulfillment shipping; do create_database "$name"; done
 start_tansu
 
+# Development tokens, fresh for every run: the services get their digests, the user the tokens.
+TOKENS_ENV="$STATE_DIR/tokens.env"
+new_token() { # name scopes variable
+  local token
+  token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '%s %s %s\n' "$1" "$(printf %s "$token" | sha256sum | cut -d' ' -f1)" "$2" >>"$STATE_DIR/tokens"
+  printf 'export %s=%s\n' "$3" "$token" >>"$TOKENS_ENV"
+}
+new_token dev-admin '*' ORDERFLOW_TOKEN
+new_token dev-shop orders:write,orders:read ORDERFLOW_SHOP_TOKEN
+new_token dev-inventory inventory:write,inventory:read ORDERFLOW_INVENTORY_TOKEN
+new_token dev-warehouse warehouse ORDERFLOW_WAREHOUSE_TOKEN
+new_token dev-carrier carrier ORDERFLOW_CARRIER_TOKEN
+chmod 600 "$STATE_DIR/tokens" "$TOKENS_ENV"
+# shellcheck disable=SC1090
+source "$TOKENS_ENV"
+export ORDERFLOW_TOKEN
+
 mkdir -p "$STATE_DIR/logs"
 start_service() { # name database
   local name=$1 database=$2
+  AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
   DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$database" \
   KAFKA_BROKERS="$KAFKA_BROKERS" \
   GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
@@ -63,9 +82,11 @@ cat <<INFO
 Orderflow is running. In another shell:
 
   export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR FULFILLMENT_ADDR=$FULFILLMENT_ADDR SHIPPING_ADDR=$SHIPPING_ADDR
+  source $TOKENS_ENV   # development API tokens: ORDERFLOW_TOKEN (every scope) and one per role
   $BIN/orderctl stock list
   $BIN/orderctl order place --line MUG-BLUE:2 --line TEE-M:1
   $BIN/orderctl order get <order id>
+  $BIN/orderctl order cancel <order id>
   $BIN/orderctl shipment deliver <tracking number>
 
 PostgreSQL: postgres://postgres@127.0.0.1:$PG_PORT/<orders|inventory|fulfillment|shipping>

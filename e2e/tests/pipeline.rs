@@ -44,9 +44,12 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
     assert_eq!(event_types(&placed), ["OrderPlaced"]);
 
     let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
-    assert_eq!(event_types(&shipped), ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped"]);
+    assert_eq!(
+        event_types(&shipped),
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"]
+    );
     let ids: HashSet<_> = shipped.timeline.iter().map(|e| e.event_id.as_str()).collect();
-    assert_eq!(ids.len(), 6, "each event exactly once");
+    assert_eq!(ids.len(), 7, "each event exactly once");
     assert_eq!(shipped.carrier, "DPD", "domestic standard parcel under 31.5 kg");
     assert!(
         shipped.tracking_number.starts_with("DP") && shipped.tracking_number.len() == 14,
@@ -249,8 +252,8 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
     let names: Vec<_> = statuses.into_iter().map(|s| OrderStatus::try_from(s).unwrap().as_str_name()).collect();
     assert_eq!(
         names,
-        ["PLACED", "RESERVED", "PICKED", "SORTED", "PACKED", "SHIPPED", "DELIVERED"],
-        "then the stream ends"
+        ["PLACED", "RESERVED", "PICKED", "SORTED", "PACKED", "PACKED", "SHIPPED", "DELIVERED"],
+        "one message per timeline event (the second PACKED is the handover to shipping), then the stream ends"
     );
 
     // The last unit is gone: the next order is rejected, and its stream ends there.
@@ -319,7 +322,7 @@ async fn in_manual_mode_staff_confirm_each_step_in_order() {
     let shipped = stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
     assert_eq!(
         event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped"],
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"],
         "one event per step"
     );
     let unknown = ConfirmPickRequest { order_id: uuid::Uuid::now_v7().to_string() };
@@ -334,7 +337,10 @@ async fn with_a_step_delay_each_automatic_step_waits_its_turn() {
     let placed =
         stack.orders.place_order(order_request("c-delay", &[("MUG", 1)])).await.unwrap().into_inner().order.unwrap();
     let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
-    assert_eq!(event_types(&shipped), ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped"]);
+    assert_eq!(
+        event_types(&shipped),
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"]
+    );
     let at = |i: usize| {
         let t = shipped.timeline[i].occurred_at.unwrap();
         Duration::new(u64::try_from(t.seconds).unwrap(), u32::try_from(t.nanos).unwrap())

@@ -1,5 +1,6 @@
 //! The warehouse steps of one order: AWAITING_PICK → PICKED → SORTED → PACKED, in the decider
-//! shape. A step confirmed out of order or twice is rejected and emits nothing. Pure: no I/O.
+//! shape, or CANCELLED wherever the order's cancel finds it before PACKED. A step confirmed
+//! out of order, twice or after a cancel is rejected and emits nothing. Pure: no I/O.
 
 use orderflow_kit::types::FieldError;
 use orderflow_proto::events::v1::event_envelope::Payload;
@@ -52,8 +53,18 @@ impl Fulfillment {
             FulfillmentStatus::AwaitingPick => Some(Command::Pick),
             FulfillmentStatus::Picked => Some(Command::Sort),
             FulfillmentStatus::Sorted => Some(Command::Pack),
-            FulfillmentStatus::Packed | FulfillmentStatus::Unspecified => None,
+            FulfillmentStatus::Packed | FulfillmentStatus::Cancelled | FulfillmentStatus::Unspecified => None,
         }
+    }
+
+    /// The fulfillment after its order was cancelled: stopped wherever it is. A packed parcel
+    /// is left as it is: order-service either handed it to shipping before the cancel (and
+    /// refused the cancel) or holds it back.
+    pub fn cancel(mut self) -> Self {
+        if self.next_step().is_some() {
+            self.status = FulfillmentStatus::Cancelled;
+        }
+        self
     }
 
     fn suffix(&self) -> String {
@@ -223,6 +234,24 @@ mod tests {
         );
         let picked = evolve(state.clone(), &decide(&state, Command::Pick).unwrap());
         assert!(decide(&picked, Command::Pick).is_err());
+    }
+
+    #[test]
+    fn a_cancel_stops_the_steps_before_packing_only() {
+        let state = fulfillment();
+        let picked = evolve(state.clone(), &decide(&state, Command::Pick).unwrap());
+        let cancelled = picked.cancel();
+        assert_eq!(cancelled.status, FulfillmentStatus::Cancelled);
+        assert_eq!(cancelled.next_step(), None);
+        assert_eq!(
+            decide(&cancelled, Command::Sort).unwrap_err(),
+            Rejection { command: Command::Sort, status: "CANCELLED" }
+        );
+        let mut packed = fulfillment();
+        while let Some(command) = packed.next_step() {
+            packed = evolve(packed.clone(), &decide(&packed, command).unwrap());
+        }
+        assert_eq!(packed.clone().cancel(), packed);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! automatic mode picks, sorts and packs it (Picked, Sorted, Packed), optionally with a delay
 //! per step (`FULFILLMENT_STEP_DELAY_MS`); manual mode (`FULFILLMENT_MODE=manual`) waits for
 //! warehouse staff to confirm each step (ListPickTasks, ConfirmPick, ConfirmSort, ConfirmPack).
+//! OrderCancelled stops a fulfillment wherever it is before packing.
 
 mod api;
 mod domain;
@@ -74,7 +75,7 @@ impl Wiring for Fulfillment {
         if steps.schedules() {
             workers.push(Box::pin(steps.clone().run(service.pool.clone(), shutdown.clone())) as _);
         }
-        workers.push(Box::pin(service.consumer(&[Topic::Inventory], steps)?.run(shutdown.clone())) as _);
+        workers.push(Box::pin(service.consumer(&[Topic::Inventory, Topic::Orders], steps)?.run(shutdown.clone())) as _);
         service
             .serve(
                 FulfillmentServiceServer::<api::FulfillmentApi>::NAME,

@@ -1,4 +1,5 @@
-//! StockReserved → Picked → Sorted → Packed. In automatic mode without a step delay all three
+//! StockReserved → Picked → Sorted → Packed, and OrderCancelled → stop. In automatic mode
+//! without a step delay all three
 //! steps are decided in the inbox transaction of StockReserved; with one, each step is
 //! scheduled and a worker takes the due ones (`advance_due`), one transaction per batch. In
 //! manual mode warehouse staff confirm each step (`confirm`); a step out of order or confirmed
@@ -9,6 +10,7 @@ use crate::store;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::{ServiceError, outbox};
+use orderflow_proto::events::v1::StockReserved;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::{PgConnection, PgPool};
 use std::time::Duration;
@@ -130,7 +132,41 @@ impl Steps {
 
 impl EventHandler for Steps {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let Some(Payload::StockReserved(reserved)) = event.payload.as_ref() else { return Ok(()) };
+        match event.payload.as_ref() {
+            Some(Payload::StockReserved(reserved)) => self.start(conn, event, reserved).await,
+            Some(Payload::OrderCancelled(_)) => stop(conn, event).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+/// OrderCancelled: the fulfillment stops wherever it is (no further step, off the pick list).
+/// If StockReserved has not arrived yet (it comes on another topic), a cancelled fulfillment
+/// is recorded first, so the late StockReserved starts nothing.
+async fn stop(conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+    let order_id = inbox::order_id(event)?;
+    let cause = Cause::event(event);
+    let Some((state, _)) = store::lock(conn, order_id).await? else {
+        let stopped = Fulfillment::new(&event.order_id, StockReserved::default()).cancel();
+        store::insert(conn, order_id, &stopped, &cause).await?;
+        return Ok(());
+    };
+    let stopped = state.clone().cancel();
+    if stopped != state {
+        store::save(conn, order_id, &stopped, &cause, None).await?;
+        tracing::info!(order_id = %order_id, was = state.status.as_str_name(), "fulfillment stopped by a cancel");
+    }
+    Ok(())
+}
+
+impl Steps {
+    /// StockReserved: a new fulfillment, with its automatic steps taken now or scheduled.
+    async fn start(
+        &self,
+        conn: &mut PgConnection,
+        event: &EventEnvelope,
+        reserved: &StockReserved,
+    ) -> Result<(), HandlerError> {
         let order_id = inbox::order_id(event)?;
         let state = Fulfillment::new(&event.order_id, reserved.clone());
         let cause = Cause::event(event);

@@ -11,7 +11,7 @@ pub async fn on_shipped(conn: &mut PgConnection, event: &EventEnvelope) -> Resul
     let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
         return Err(HandlerError::Rejected(format!("order {order_id} shipped without a held reservation")));
     };
-    store::commit_shipped(conn, order_id, &lines).await?;
+    store::settle(conn, order_id, &lines, store::SHIPPED).await?;
     tracing::info!(order_id = %order_id, lines = lines.len(), "reserved stock shipped");
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! inventory-service: the second step of the flow. The catalogue (UpsertProduct, Restock,
 //! GetStock) keeps stock levels; `reserve_stock` turns OrderPlaced into StockReserved (every
-//! line, atomically) or StockRejected (none); `commit_stock` takes shipped units off the shelf.
+//! line, atomically) or StockRejected (none); `commit_stock` takes shipped units off the shelf;
+//! `release_stock` gives a cancelled order's reservation back.
 
 mod api;
 mod catalogue;
 mod commit_stock;
 mod low_stock;
 mod on_event;
+mod release_stock;
 mod reserve_stock;
 mod store;
 

@@ -1,8 +1,9 @@
 //! What inventory-service consumes, routed to its step: OrderPlaced → `reserve_stock`,
-//! Shipped → `commit_stock`. Other events on those topics are not about stock.
+//! OrderCancelled → `release_stock`, Shipped → `commit_stock`. Other events on those topics
+//! are not about stock.
 
-use crate::commit_stock;
 use crate::reserve_stock::OnOrderPlaced;
+use crate::{commit_stock, release_stock};
 use orderflow_kit::envelope::EventEnvelope;
 use orderflow_kit::inbox::{EventHandler, HandlerError};
 use orderflow_proto::events::v1::event_envelope::Payload;
@@ -17,6 +18,7 @@ impl EventHandler for InventoryInbox {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         match event.payload {
             Some(Payload::OrderPlaced(_)) => self.reserve.handle(conn, event).await,
+            Some(Payload::OrderCancelled(_)) => release_stock::on_cancelled(conn, self.reserve.topic(), event).await,
             Some(Payload::Shipped(_)) => commit_stock::on_shipped(conn, event).await,
             _ => Ok(()),
         }

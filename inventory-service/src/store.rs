@@ -147,10 +147,12 @@ pub async fn reserve(conn: &mut PgConnection, lines: &[ReservedLine]) -> Result<
     Ok(())
 }
 
-/// Reservation states: stock held, order refused, stock gone out with the parcel.
+/// Reservation states: stock held, order refused, stock gone out with the parcel, stock given
+/// back by a cancel.
 pub const RESERVED: &str = "RESERVED";
 pub const REJECTED: &str = "REJECTED";
 pub const SHIPPED: &str = "SHIPPED";
+pub const RELEASED: &str = "RELEASED";
 
 /// Stores the decision taken for the order (the event payload, as its envelope field).
 pub async fn record_decision(
@@ -186,25 +188,29 @@ pub async fn lock_held_reservation(
     }))
 }
 
-/// The reserved units left with the parcel: on hand and reserved both drop by the lines.
-pub async fn commit_shipped(
+/// Ends the order's reservation in `status`: reserved drops by the lines, and on hand too when
+/// the units left with the parcel (`SHIPPED`), not when they stay on the shelf (`RELEASED`).
+pub async fn settle(
     conn: &mut PgConnection,
     order_id: Uuid,
     lines: &[ReservedLine],
+    status: &str,
 ) -> Result<(), sqlx::Error> {
     let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
     let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
     sqlx::query(
-        "UPDATE products p SET on_hand = p.on_hand - v.quantity, reserved = p.reserved - v.quantity, updated_at = now() \
+        "UPDATE products p SET on_hand = p.on_hand - CASE WHEN $3 THEN v.quantity ELSE 0 END, \
+         reserved = p.reserved - v.quantity, updated_at = now() \
          FROM unnest($1::text[], $2::bigint[]) AS v(sku, quantity) WHERE p.sku = v.sku",
     )
     .bind(&skus)
     .bind(&quantities)
+    .bind(status == SHIPPED)
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1")
         .bind(order_id)
-        .bind(SHIPPED)
+        .bind(status)
         .execute(conn)
         .await?;
     Ok(())

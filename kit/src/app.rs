@@ -21,7 +21,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Router;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::Instrument;
@@ -156,11 +155,11 @@ impl Service {
     pub async fn serve(
         self,
         api: &'static str,
-        add_api: impl FnOnce(Router) -> Router,
+        add_api: impl FnOnce(grpc::ApiRouter) -> grpc::ApiRouter,
         workers: Vec<BoxFuture<'static, ()>>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let (router, health) = grpc::router()?;
+        let (router, health) = grpc::router(Arc::clone(&self.config.tokens))?;
         let relay = Relay::new(
             self.pool.clone(),
             &self.config.kafka_brokers,

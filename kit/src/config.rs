@@ -1,6 +1,8 @@
 //! Configuration from environment variables, with the defaults documented in the README.
 
+use crate::auth::Tokens;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings every service shares. Service-specific settings are read by the service itself.
@@ -28,6 +30,8 @@ pub struct Config {
     pub outbox_batch_size: i64,
     /// `KAFKA_LINGER_MS` (default 1).
     pub kafka_linger: Duration,
+    /// `AUTH_TOKENS_FILE` (required): the API tokens and their scopes (see [`crate::auth`]).
+    pub tokens: Arc<Tokens>,
 }
 
 /// A variable that is set but cannot be parsed.
@@ -57,8 +61,28 @@ impl Config {
             consumer_batch_size: var("CONSUMER_BATCH_SIZE", 256)?,
             outbox_batch_size: var("OUTBOX_BATCH_SIZE", 512)?,
             kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
+            tokens: Arc::new(tokens_from_env()?),
         })
     }
+}
+
+/// The tokens in `AUTH_TOKENS_FILE`; an unset variable, an unreadable file, a bad line or an
+/// empty file stops the service: it never runs open by accident.
+fn tokens_from_env() -> Result<Tokens, ConfigError> {
+    const NAME: &str = "AUTH_TOKENS_FILE";
+    let path = var(NAME, String::new())?;
+    let error = |reason: String| ConfigError { name: NAME, value: path.clone(), reason };
+    if path.is_empty() {
+        return Err(error(
+            "is not set: every call needs a bearer token; see the README's Authentication section".into(),
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| error(format!("cannot be read: {e}")))?;
+    let tokens = Tokens::parse(&text).map_err(|e| error(e.to_string()))?;
+    if tokens.is_empty() {
+        return Err(error("holds no token: nobody could call the service".into()));
+    }
+    Ok(tokens)
 }
 
 /// Reads `name`, or `default` when it is unset or empty.

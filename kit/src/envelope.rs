@@ -52,6 +52,9 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::StockRestocked(_) => "StockRestocked",
         Payload::Delivered(_) => "Delivered",
         Payload::LowStock(_) => "LowStock",
+        Payload::OrderCancelled(_) => "OrderCancelled",
+        Payload::StockReleased(_) => "StockReleased",
+        Payload::ShipmentRequested(_) => "ShipmentRequested",
     }
 }
 

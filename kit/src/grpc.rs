@@ -1,7 +1,10 @@
 //! gRPC serving: every server gets `grpc.health.v1` and reflection (v1 and v1alpha) next to
-//! its own service, and reads the caller's trace context from metadata.
+//! its own service, checks bearer tokens in front of every route, and reads the caller's trace
+//! context from metadata.
 
+use crate::auth::{AuthLayer, Tokens};
 use crate::trace::TraceParent;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -9,9 +12,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
+use tower::layer::util::{Identity, Stack};
+
+/// The server a service adds its API to: every route behind the token check.
+pub type ApiRouter = Router<Stack<AuthLayer, Identity>>;
 
 /// A server with health and reflection already added; the service adds its own API to it.
-pub fn router() -> Result<(Router, HealthReporter), tonic_reflection::server::Error> {
+pub fn router(tokens: Arc<Tokens>) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(orderflow_proto::FILE_DESCRIPTOR_SET)
@@ -21,13 +28,17 @@ pub fn router() -> Result<(Router, HealthReporter), tonic_reflection::server::Er
         .register_encoded_file_descriptor_set(orderflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let router = Server::builder().add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
+    let router = Server::builder()
+        .layer(AuthLayer::new(tokens))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     Ok((router, reporter))
 }
 
 /// Serves `router` on `listener` until `shutdown`.
 pub async fn serve(
-    router: Router,
+    router: ApiRouter,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {

@@ -6,6 +6,7 @@
 //! publishes those to the next service's topic.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod envelope;

@@ -2,10 +2,12 @@
 //! namespace per test, and `wait_until` instead of sleeps. The real PostgreSQL and broker are
 //! started by `scripts/test.sh`, which exports `TEST_DATABASE_URL` and `KAFKA_BROKERS`.
 
+use crate::auth::{Tokens, scope};
 use crate::config::Config;
 use sqlx::{Connection, PgConnection};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn admin_url() -> String {
@@ -32,6 +34,20 @@ pub fn random_namespace() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A token with every scope, known to [`config`]'s services.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// A token that may only read orders.
+pub const READER_TOKEN: &str = "test-reader-token";
+
+/// The tokens of every test service.
+pub fn tokens() -> Tokens {
+    Tokens::default().with_token("test-admin", ADMIN_TOKEN, &[scope::ALL]).with_token(
+        "test-reader",
+        READER_TOKEN,
+        &[scope::ORDERS_READ],
+    )
+}
+
 /// A configuration for `service` on a free port, against `database_url` and `namespace`.
 pub fn config(service: &'static str, database_url: String, namespace: &str) -> Config {
     Config {
@@ -46,6 +62,7 @@ pub fn config(service: &'static str, database_url: String, namespace: &str) -> C
         consumer_batch_size: 64,
         outbox_batch_size: 256,
         kafka_linger: Duration::from_millis(0),
+        tokens: Arc::new(tokens()),
     }
 }
 

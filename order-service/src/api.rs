@@ -1,7 +1,7 @@
 //! The `orderflow.order.v1.OrderService` adapter: maps requests to the steps and errors to
 //! status codes.
 
-use crate::{place_order, store, watch_order};
+use crate::{cancel_order, place_order, store, watch_order};
 use futures::Stream;
 use orderflow_kit::topics::Topics;
 use orderflow_kit::types::required_text;
@@ -62,9 +62,11 @@ impl OrderService for OrderApi {
 
     async fn cancel_order(
         &self,
-        _request: Request<CancelOrderRequest>,
+        request: Request<CancelOrderRequest>,
     ) -> Result<Response<CancelOrderResponse>, Status> {
-        Err(Status::unimplemented("CancelOrder is not available yet"))
+        let trace = grpc::trace_of(&request);
+        let order = cancel_order::cancel_order(&self.pool, &self.topics, trace, request.get_ref()).await?;
+        Ok(Response::new(CancelOrderResponse { order: Some(order) }))
     }
 
     type WatchOrderStream = WatchStream;

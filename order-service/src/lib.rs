@@ -1,9 +1,11 @@
 //! order-service: the first and last step of the flow. `PlaceOrder` validates an order and
 //! emits OrderPlaced; the projection consumes every later event (StockReserved or
-//! StockRejected, Picked, Sorted, Packed, Shipped, Delivered) into the order's status and
-//! timeline.
+//! StockRejected, Picked, Sorted, Packed, Shipped, Delivered, StockReleased) into the order's
+//! status and timeline and hands packed orders to shipping (ShipmentRequested); `CancelOrder`
+//! emits OrderCancelled until then.
 
 mod api;
+mod cancel_order;
 mod place_order;
 mod project;
 mod store;
@@ -41,8 +43,8 @@ impl Wiring for Orders {
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let projection =
-            service.consumer(&[Topic::Inventory, Topic::Fulfillment, Topic::Shipping], project::Projection)?;
+        let projection = project::Projection { orders_topic: service.topics.name(Topic::Orders) };
+        let projection = service.consumer(&[Topic::Inventory, Topic::Fulfillment, Topic::Shipping], projection)?;
         let api = OrderServiceServer::new(api::OrderApi::new(&service));
         let workers = vec![Box::pin(projection.run(shutdown.clone())) as _];
         service

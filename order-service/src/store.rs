@@ -17,6 +17,7 @@ pub struct View {
     pub rejection_reason: String,
     pub carrier: String,
     pub tracking_number: String,
+    pub cancellation_reason: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -28,6 +29,7 @@ struct OrderRow {
     rejection_reason: String,
     carrier: String,
     tracking_number: String,
+    cancellation_reason: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -47,8 +49,8 @@ pub struct Stored {
     pub request: Vec<u8>,
 }
 
-const COLUMNS: &str =
-    "order_id, request, placed, status, rejection_reason, carrier, tracking_number, created_at, updated_at";
+const COLUMNS: &str = "order_id, request, placed, status, rejection_reason, carrier, tracking_number, cancellation_reason, \
+     created_at, updated_at";
 
 /// Inserts a new order and its OrderPlaced timeline entry and returns the order as stored;
 /// `None` if the idempotency key is already taken (nothing is written then).
@@ -111,28 +113,33 @@ pub async fn append_timeline(
 
 /// Locks the order's row for this transaction and returns its view; `None` if unknown.
 pub async fn lock_view(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<View>, sqlx::Error> {
-    let row: Option<(String, String, String, String)> = sqlx::query_as(
-        "SELECT status, rejection_reason, carrier, tracking_number FROM orders WHERE order_id = $1 FOR UPDATE",
+    let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT status, rejection_reason, carrier, tracking_number, cancellation_reason FROM orders WHERE order_id = $1 FOR UPDATE",
     )
     .bind(order_id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|(status, rejection_reason, carrier, tracking_number)| View {
+    Ok(row.map(|(status, rejection_reason, carrier, tracking_number, cancellation_reason)| View {
         status: OrderStatus::from_str_name(&status).unwrap_or(OrderStatus::Unspecified),
         rejection_reason,
         carrier,
         tracking_number,
+        cancellation_reason,
     }))
 }
 
 pub async fn save_view(conn: &mut PgConnection, order_id: Uuid, view: &View) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE orders SET status = $2, rejection_reason = $3, carrier = $4, tracking_number = $5, updated_at = now() WHERE order_id = $1")
-        .bind(order_id)
-        .bind(view.status.as_str_name())
-        .bind(&view.rejection_reason)
-        .bind(&view.carrier)
-        .bind(&view.tracking_number)
-        .execute(conn)
+    sqlx::query(
+        "UPDATE orders SET status = $2, rejection_reason = $3, carrier = $4, tracking_number = $5, cancellation_reason = $6, \
+         updated_at = now() WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(view.status.as_str_name())
+    .bind(&view.rejection_reason)
+    .bind(&view.carrier)
+    .bind(&view.tracking_number)
+    .bind(&view.cancellation_reason)
+    .execute(conn)
         .await?;
     Ok(())
 }
@@ -157,6 +164,14 @@ where
     let mut order = to_order(row);
     order.timeline = timeline.into_iter().map(timeline_entry).collect();
     Ok(Some(Stored { order, request }))
+}
+
+/// The id of the order's OrderPlaced event: the correlation id of every event of the order.
+pub async fn placed_event_id(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT event_id FROM order_timeline WHERE order_id = $1 AND event_type = 'OrderPlaced'")
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// The id of the order placed with `key`, if any.
@@ -210,6 +225,7 @@ fn to_order(row: OrderRow) -> Order {
         rejection_reason: row.rejection_reason,
         tracking_number: row.tracking_number,
         carrier: row.carrier,
+        cancellation_reason: row.cancellation_reason,
         timeline: Vec::new(),
         created_at: Some(envelope::timestamp(row.created_at)),
         updated_at: Some(envelope::timestamp(row.updated_at)),

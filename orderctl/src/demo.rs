@@ -3,13 +3,13 @@
 
 use crate::print;
 use clap::Args;
+use orderflow_proto::client::Authorized;
 use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PlaceOrderRequest};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -31,8 +31,8 @@ const CATALOGUE: &[(&str, &str, &str, u32, i64)] = &[
 
 pub async fn run(
     args: DemoArgs,
-    mut inventory: InventoryServiceClient<Channel>,
-    mut orders: OrderServiceClient<Channel>,
+    mut inventory: InventoryServiceClient<Authorized>,
+    mut orders: OrderServiceClient<Authorized>,
 ) -> anyhow::Result<()> {
     for (sku, name, bin, grams, quantity) in CATALOGUE {
         let product = UpsertProductRequest {
@@ -72,7 +72,7 @@ fn line(sku: &str, quantity: i32) -> OrderLine {
 }
 
 async fn place(
-    orders: &mut OrderServiceClient<Channel>,
+    orders: &mut OrderServiceClient<Authorized>,
     i: usize,
     lines: Vec<OrderLine>,
     express: bool,
@@ -102,7 +102,11 @@ async fn place(
     Ok(order.order_id)
 }
 
-async fn follow(orders: &mut OrderServiceClient<Channel>, order_id: &str, timeout: Duration) -> anyhow::Result<Order> {
+async fn follow(
+    orders: &mut OrderServiceClient<Authorized>,
+    order_id: &str,
+    timeout: Duration,
+) -> anyhow::Result<Order> {
     let deadline = Instant::now() + timeout;
     loop {
         let order = orders

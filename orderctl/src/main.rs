@@ -5,6 +5,7 @@ mod print;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use orderflow_proto::client::{Authorized, Bearer};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
 use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
 use orderflow_proto::fulfillment::v1::{
@@ -15,10 +16,13 @@ use orderflow_proto::inventory::v1::{
     GetStockRequest, ListLowStockRequest, ListStockRequest, RestockRequest, UpsertProductRequest,
 };
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use orderflow_proto::order::v1::{GetOrderRequest, ListOrdersRequest, PlaceOrderRequest, WatchOrderRequest};
+use orderflow_proto::order::v1::{
+    CancelOrderRequest, GetOrderRequest, ListOrdersRequest, PlaceOrderRequest, WatchOrderRequest,
+};
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, TrackShipmentRequest};
 use std::process::ExitCode;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
@@ -36,6 +40,9 @@ struct Cli {
     /// shipping-service address.
     #[arg(long, env = "SHIPPING_ADDR", default_value = "http://127.0.0.1:50054", global = true)]
     shipping_addr: String,
+    /// The API token sent as `authorization: Bearer <token>`; its scopes decide what you may do.
+    #[arg(long, env = "ORDERFLOW_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,6 +114,12 @@ enum OrderCommand {
     List {
         #[arg(long)]
         customer_id: String,
+    },
+    /// Cancel an order before it is handed to shipping; its reserved stock is released.
+    Cancel {
+        order_id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
     },
 }
 
@@ -200,8 +213,18 @@ impl PlaceArgs {
     }
 }
 
-async fn connect(addr: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(addr.to_owned())?.connect().await.with_context(|| format!("cannot reach {addr}"))
+/// A channel to `addr` that sends `token` with every call.
+async fn connect(addr: &str, token: &Bearer) -> anyhow::Result<Authorized> {
+    let channel =
+        Channel::from_shared(addr.to_owned())?.connect().await.with_context(|| format!("cannot reach {addr}"))?;
+    Ok(InterceptedService::new(channel, token.clone()))
+}
+
+fn bearer(token: Option<&str>) -> anyhow::Result<Bearer> {
+    let token = token.filter(|t| !t.trim().is_empty()).context(
+        "no API token: set ORDERFLOW_TOKEN or pass --token (scripts/up.sh prints where its development tokens are)",
+    )?;
+    Bearer::new(token).context("the API token must be printable ASCII")
 }
 
 #[tokio::main]
@@ -219,9 +242,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let token = bearer(cli.token.as_deref())?;
     match cli.command {
         Command::Product(command) => {
-            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
+            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
             match command {
                 ProductCommand::Upsert { sku, name, bin, weight_grams, low_stock_threshold } => {
                     let request =
@@ -242,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Stock(command) => {
-            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
+            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
             print::stock_header();
             match command {
                 StockCommand::Get { sku } => {
@@ -272,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Order(command) => {
-            let mut orders = OrderServiceClient::new(connect(&cli.order_addr).await?);
+            let mut orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
             match command {
                 OrderCommand::Place(args) => {
                     let order =
@@ -298,6 +322,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                 }
+                OrderCommand::Cancel { order_id, reason } => {
+                    let order = orders.cancel_order(CancelOrderRequest { order_id, reason }).await?.into_inner().order;
+                    let order = order.unwrap_or_default();
+                    println!("order {} {}", order.order_id, print::status(order.status));
+                }
                 OrderCommand::List { customer_id } => {
                     let page = orders
                         .list_orders(ListOrdersRequest { customer_id, page_size: 50, page_token: String::new() })
@@ -315,7 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Warehouse(command) => {
-            let mut fulfillment = FulfillmentServiceClient::new(connect(&cli.fulfillment_addr).await?);
+            let mut fulfillment = FulfillmentServiceClient::new(connect(&cli.fulfillment_addr, &token).await?);
             let confirmed = match command {
                 WarehouseCommand::Picks => {
                     let tasks =
@@ -344,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("order {} {status}", state.order_id);
         }
         Command::Shipment(command) => {
-            let mut shipping = ShippingServiceClient::new(connect(&cli.shipping_addr).await?);
+            let mut shipping = ShippingServiceClient::new(connect(&cli.shipping_addr, &token).await?);
             match command {
                 ShipmentCommand::Track { tracking_number } => {
                     let tracked = shipping.track_shipment(TrackShipmentRequest { tracking_number }).await?.into_inner();
@@ -361,8 +390,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Demo(args) => {
-            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr).await?);
-            let orders = OrderServiceClient::new(connect(&cli.order_addr).await?);
+            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
             demo::run(args, inventory, orders).await?;
         }
     }

@@ -44,3 +44,33 @@ pub mod shipping {
 
 /// The encoded `FileDescriptorSet` of every Orderflow proto, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/orderflow_descriptor.bin"));
+
+/// What a client needs beside the generated stubs: its bearer token on every call.
+pub mod client {
+    use tonic::metadata::{Ascii, MetadataValue};
+    use tonic::service::Interceptor;
+    use tonic::service::interceptor::InterceptedService;
+    use tonic::transport::Channel;
+    use tonic::{Request, Status};
+
+    /// Adds `authorization: Bearer <token>` to every request.
+    #[derive(Debug, Clone)]
+    pub struct Bearer(MetadataValue<Ascii>);
+
+    impl Bearer {
+        /// `None` if the token cannot be sent as metadata (not printable ASCII).
+        pub fn new(token: &str) -> Option<Self> {
+            format!("Bearer {}", token.trim()).parse().ok().map(Self)
+        }
+    }
+
+    impl Interceptor for Bearer {
+        fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+            request.metadata_mut().insert("authorization", self.0.clone());
+            Ok(request)
+        }
+    }
+
+    /// A channel that sends the token with every call: `XServiceClient<Authorized>`.
+    pub type Authorized = InterceptedService<Channel, Bearer>;
+}

@@ -1,4 +1,5 @@
-//! shipping-service: the last step of the flow. Packed becomes Shipped: a carrier chosen from
+//! shipping-service: the last step of the flow. A packed order that order-service hands over
+//! (ShipmentRequested) becomes Shipped: a carrier chosen from
 //! the rate table (`rates`), a label with a tracking number; a carrier's delivery scan
 //! (ConfirmDelivery) becomes Delivered, and TrackShipment shows the history.
 
@@ -47,8 +48,11 @@ impl Wiring for Shipping {
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let ship = ship::OnPacked { topic: service.topics.name(Topic::Shipping), origin_country: self.origin_country };
-        let consumer = service.consumer(&[Topic::Fulfillment], ship)?;
+        let ship = ship::OnShipmentRequested {
+            topic: service.topics.name(Topic::Shipping),
+            origin_country: self.origin_country,
+        };
+        let consumer = service.consumer(&[Topic::Orders], ship)?;
         let api = ShippingServiceServer::new(api::ShippingApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
         service

@@ -1,5 +1,7 @@
-//! Packed → Shipped: choose the carrier, label the parcel, record the shipment and emit
-//! Shipped in the inbox transaction.
+//! ShipmentRequested → Shipped: choose the carrier, label the parcel, record the shipment and
+//! emit Shipped in the inbox transaction. order-service requests a shipment only for a packed
+//! order it did not cancel (and refuses cancels from then on), so no cancelled order is ever
+//! labelled (docs/adr/0002).
 
 use crate::{domain, store};
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
@@ -8,21 +10,24 @@ use orderflow_kit::outbox;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 
-/// Reacts to Packed on the fulfillment topic.
+/// Reacts to ShipmentRequested on the orders topic.
 #[derive(Debug, Clone)]
-pub struct OnPacked {
+pub struct OnShipmentRequested {
     /// The shipping topic, where Shipped goes.
     pub topic: String,
     /// `SHIPPING_ORIGIN_COUNTRY` (default DE): where the warehouse is.
     pub origin_country: String,
 }
 
-impl EventHandler for OnPacked {
+impl EventHandler for OnShipmentRequested {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let Some(Payload::Packed(packed)) = event.payload.as_ref() else { return Ok(()) };
+        let Some(Payload::ShipmentRequested(requested)) = event.payload.as_ref() else { return Ok(()) };
         let order_id = inbox::order_id(event)?;
+        let Some(packed) = requested.packed.as_ref() else {
+            return Err(HandlerError::Rejected(format!("shipment request for order {order_id} has no parcel")));
+        };
         if store::exists(conn, order_id).await? {
-            return Ok(()); // one label per order, however often Packed arrives
+            return Ok(()); // one label per order, however often it is requested
         }
         // The random tail of the UUIDv7 numbers the label.
         let serial = u64::try_from(order_id.as_u128() & u128::from(u64::MAX)).unwrap_or_default();

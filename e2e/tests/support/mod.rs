@@ -3,6 +3,7 @@
 
 use orderflow_kit::testing;
 use orderflow_kit::{App, Config, Wiring};
+use orderflow_proto::client::{Authorized, Bearer};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine};
 use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
@@ -13,13 +14,15 @@ use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClien
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+/// The clients carry the test admin token; `order_channel` carries none.
 pub struct Stack {
-    pub orders: OrderServiceClient<Channel>,
-    pub inventory: InventoryServiceClient<Channel>,
-    pub fulfillment: FulfillmentServiceClient<Channel>,
-    pub shipping: ShippingServiceClient<Channel>,
+    pub orders: OrderServiceClient<Authorized>,
+    pub inventory: InventoryServiceClient<Authorized>,
+    pub fulfillment: FulfillmentServiceClient<Authorized>,
+    pub shipping: ShippingServiceClient<Authorized>,
     pub order_channel: Channel,
     shutdown: CancellationToken,
 }
@@ -34,6 +37,15 @@ async fn start<W: Wiring>(app: App<W>, addr: SocketAddr, shutdown: &Cancellation
     let token = shutdown.clone();
     tokio::spawn(async move { app.run_until_stopped(token).await.expect("service stopped with an error") });
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
+}
+
+/// `channel` sending `token` with every call.
+pub fn with_token(channel: Channel, token: &str) -> Authorized {
+    InterceptedService::new(channel, Bearer::new(token).expect("an ASCII token"))
+}
+
+fn admin(channel: Channel) -> Authorized {
+    with_token(channel, testing::ADMIN_TOKEN)
 }
 
 async fn config(service: &'static str, namespace: &str) -> Config {
@@ -68,10 +80,10 @@ impl Stack {
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
         let order_channel = start(order, order_addr, &shutdown).await;
         Self {
-            orders: OrderServiceClient::new(order_channel.clone()),
-            inventory: InventoryServiceClient::new(start(inventory, inventory_addr, &shutdown).await),
-            fulfillment: FulfillmentServiceClient::new(start(fulfillment, fulfillment_addr, &shutdown).await),
-            shipping: ShippingServiceClient::new(start(shipping, shipping_addr, &shutdown).await),
+            orders: OrderServiceClient::new(admin(order_channel.clone())),
+            inventory: InventoryServiceClient::new(admin(start(inventory, inventory_addr, &shutdown).await)),
+            fulfillment: FulfillmentServiceClient::new(admin(start(fulfillment, fulfillment_addr, &shutdown).await)),
+            shipping: ShippingServiceClient::new(admin(start(shipping, shipping_addr, &shutdown).await)),
             order_channel,
             shutdown,
         }

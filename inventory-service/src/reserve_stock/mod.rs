@@ -23,6 +23,11 @@ impl OnOrderPlaced {
     pub fn new(topic: String) -> Self {
         Self { topic }
     }
+
+    /// The inventory topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
 }
 
 impl EventHandler for OnOrderPlaced {

@@ -1,7 +1,8 @@
 //! How events move an order's status: forward only along
 //! PLACED → RESERVED → PICKED → SORTED → PACKED → SHIPPED → DELIVERED, with REJECTED (from
 //! PLACED) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
-//! Pure: no I/O.
+//! Also the two decisions order-service takes for an order under its row lock: cancel it, or
+//! hand it to shipping once packed (see docs/adr/0002). Pure: no I/O.
 
 use crate::store::View;
 use orderflow_kit::envelope;
@@ -24,7 +25,19 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
         "Packed" => Some(OrderStatus::Packed),
         "Shipped" => Some(OrderStatus::Shipped),
         "Delivered" => Some(OrderStatus::Delivered),
+        "OrderCancelled" => Some(OrderStatus::Cancelled),
         _ => None,
+    }
+}
+
+/// Where an order event goes in the timeline (its flow step), or `None` for events the
+/// timeline does not show. The handover to shipping sits with Packed, the release of stock
+/// with the cancel that caused it.
+pub fn timeline_step(event_type: &str) -> Option<i32> {
+    match event_type {
+        "ShipmentRequested" => Some(step(OrderStatus::Packed)),
+        "StockReleased" => Some(step(OrderStatus::Cancelled)),
+        other => announced_by_type(other).map(step),
     }
 }
 
@@ -58,6 +71,7 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
             next.carrier.clone_from(&shipped.carrier);
             next.tracking_number.clone_from(&shipped.tracking_number);
         }
+        Payload::OrderCancelled(cancelled) => next.cancellation_reason.clone_from(&cancelled.reason),
         _ => {}
     }
     if let Some(status) = announced(payload) {
@@ -73,13 +87,52 @@ pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
     if !is_end(current) && !rejected_late && step(status) > step(current) { status } else { current }
 }
 
+/// Whether the event that turned `before` into `after` packed the order: order-service then
+/// hands it to shipping (ShipmentRequested). Never for a cancelled order.
+pub fn hands_over(before: &View, after: &View) -> bool {
+    before.status != OrderStatus::Packed && after.status == OrderStatus::Packed
+}
+
+/// What CancelOrder does with an order in `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelDecision {
+    /// Cancel it: emit OrderCancelled.
+    Cancel,
+    /// Already cancelled: answer as before, emit nothing.
+    AlreadyCancelled,
+    /// Too late or nothing to cancel: FAILED_PRECONDITION with this reason.
+    Refuse(&'static str),
+}
+
+/// A cancel is accepted until the order is packed and handed to shipping; from then on the
+/// parcel is being labelled and only a return can undo it.
+pub fn decide_cancel(status: OrderStatus) -> CancelDecision {
+    match status {
+        OrderStatus::Placed | OrderStatus::Reserved | OrderStatus::Picked | OrderStatus::Sorted => {
+            CancelDecision::Cancel
+        }
+        OrderStatus::Cancelled => CancelDecision::AlreadyCancelled,
+        OrderStatus::Packed | OrderStatus::Shipped | OrderStatus::Delivered => {
+            CancelDecision::Refuse("has been handed to shipping and can no longer be cancelled")
+        }
+        OrderStatus::Rejected => CancelDecision::Refuse("was rejected: nothing to cancel"),
+        OrderStatus::Unspecified => CancelDecision::Refuse("is in an unknown state"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orderflow_proto::events::v1::{Packed, Picked, Shipped, StockRejected, StockReserved};
+    use orderflow_proto::events::v1::{OrderCancelled, Packed, Picked, Shipped, StockRejected, StockReserved};
 
     fn view(status: OrderStatus) -> View {
-        View { status, rejection_reason: String::new(), carrier: String::new(), tracking_number: String::new() }
+        View {
+            status,
+            rejection_reason: String::new(),
+            carrier: String::new(),
+            tracking_number: String::new(),
+            cancellation_reason: String::new(),
+        }
     }
 
     #[test]
@@ -136,5 +189,40 @@ mod tests {
         let v = evolve(&view(OrderStatus::Placed), &Payload::Packed(Packed::default()));
         assert_eq!(v.status, OrderStatus::Packed);
         assert_eq!(evolve(&v, &Payload::Picked(Picked::default())).status, OrderStatus::Packed);
+    }
+
+    #[test]
+    fn a_cancel_is_accepted_until_the_order_is_handed_to_shipping() {
+        for status in [OrderStatus::Placed, OrderStatus::Reserved, OrderStatus::Picked, OrderStatus::Sorted] {
+            assert_eq!(decide_cancel(status), CancelDecision::Cancel, "{status:?}");
+        }
+        assert_eq!(decide_cancel(OrderStatus::Cancelled), CancelDecision::AlreadyCancelled);
+        for status in [OrderStatus::Packed, OrderStatus::Shipped, OrderStatus::Delivered, OrderStatus::Rejected] {
+            assert!(matches!(decide_cancel(status), CancelDecision::Refuse(_)), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_order_stays_cancelled_and_is_never_handed_to_shipping() {
+        let cancelled = evolve(
+            &view(OrderStatus::Picked),
+            &Payload::OrderCancelled(OrderCancelled { reason: "changed my mind".into(), ..Default::default() }),
+        );
+        assert_eq!(
+            (cancelled.status, cancelled.cancellation_reason.as_str()),
+            (OrderStatus::Cancelled, "changed my mind")
+        );
+        let packed_late = evolve(&cancelled, &Payload::Packed(Packed::default()));
+        assert_eq!(packed_late.status, OrderStatus::Cancelled);
+        assert!(!hands_over(&cancelled, &packed_late));
+        let sorted = view(OrderStatus::Sorted);
+        assert!(hands_over(&sorted, &evolve(&sorted, &Payload::Packed(Packed::default()))));
+    }
+
+    #[test]
+    fn the_timeline_places_handover_with_packed_and_release_with_the_cancel() {
+        assert_eq!(timeline_step("ShipmentRequested"), Some(step(OrderStatus::Packed)));
+        assert_eq!(timeline_step("StockReleased"), Some(step(OrderStatus::Cancelled)));
+        assert_eq!(timeline_step("LowStock"), None);
     }
 }

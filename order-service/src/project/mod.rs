@@ -1,22 +1,32 @@
-//! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped | Delivered → the order's
-//! status and timeline. Runs inside the inbox transaction, so each event is projected exactly once.
+//! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped | Delivered |
+//! StockReleased → the order's status and timeline. Runs inside the inbox transaction, so each
+//! event is projected exactly once. When Packed packs an order that is not cancelled, the
+//! order is handed to shipping (ShipmentRequested) in the same transaction, under the order's
+//! row lock that CancelOrder also takes: an order is either cancelled or shipped, never both.
 
 pub mod domain;
 
 use crate::store;
-use orderflow_kit::envelope::EventEnvelope;
+use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
+use orderflow_kit::outbox;
+use orderflow_proto::events::v1::ShipmentRequested;
+use orderflow_proto::events::v1::event_envelope::Payload;
+use orderflow_proto::order::v1::OrderStatus;
 use sqlx::postgres::PgConnection;
 
 /// The order projection, fed by the inventory, fulfillment and shipping topics.
-#[derive(Debug, Clone, Copy)]
-pub struct Projection;
+#[derive(Debug, Clone)]
+pub struct Projection {
+    /// The orders topic, where ShipmentRequested goes.
+    pub orders_topic: String,
+}
 
 impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some(payload) = event.payload.as_ref() else { return Ok(()) };
-        let Some(status) = domain::announced(payload) else {
-            return Ok(()); // stock-only events (restocks) are not about an order
+        let Some(step) = domain::timeline_step(envelope::event_type(payload)) else {
+            return Ok(()); // stock-only events (restocks, low-stock alerts) are not about an order
         };
         let order_id = inbox::order_id(event)?;
         let Some(view) = store::lock_view(conn, order_id).await? else {
@@ -26,7 +36,20 @@ impl EventHandler for Projection {
         if next != view {
             store::save_view(conn, order_id, &next).await?;
         }
-        store::append_timeline(conn, order_id, event, domain::step(status)).await?;
+        store::append_timeline(conn, order_id, event, step).await?;
+        if let Payload::Packed(packed) = payload
+            && domain::hands_over(&view, &next)
+        {
+            let requested = ShipmentRequested { packed: Some(packed.clone()) };
+            let request = envelope::build(
+                crate::SERVICE,
+                &event.order_id,
+                Payload::ShipmentRequested(requested),
+                &Cause::event(event),
+            );
+            store::append_timeline(conn, order_id, &request, domain::step(OrderStatus::Packed)).await?;
+            outbox::enqueue(conn, &self.orders_topic, &event.order_id, &request).await?;
+        }
         Ok(())
     }
 }

@@ -1,0 +1,93 @@
+//! OrderCancelled → StockReleased: the order's reservation is given back (reserved drops, on
+//! hand stays) and the release is announced, once, in the inbox transaction. An order that
+//! holds no reservation (rejected, or already released) releases nothing. OrderPlaced and
+//! OrderCancelled share the orders topic and key, so the reservation is always decided first;
+//! and order-service never cancels an order it handed to shipping, so a cancelled order's
+//! stock is never committed.
+
+use crate::{low_stock, store};
+use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::inbox::{self, HandlerError};
+use orderflow_kit::outbox;
+use orderflow_proto::events::v1::StockReleased;
+use orderflow_proto::events::v1::event_envelope::Payload;
+use sqlx::postgres::PgConnection;
+
+/// Releases the cancelled order's reservation; emits StockReleased to `topic` (the inventory
+/// topic).
+pub async fn on_cancelled(conn: &mut PgConnection, topic: &str, event: &EventEnvelope) -> Result<(), HandlerError> {
+    let order_id = inbox::order_id(event)?;
+    let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
+        tracing::debug!(order_id = %order_id, "cancelled order holds no stock");
+        return Ok(());
+    };
+    let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+    store::lock_stock(conn, &skus).await?;
+    store::settle(conn, order_id, &lines, store::RELEASED).await?;
+    let cause = Cause::event(event);
+    low_stock::check(conn, topic, &skus, &cause).await?;
+    tracing::info!(order_id = %order_id, lines = lines.len(), "reserved stock released");
+    let released =
+        envelope::build(crate::SERVICE, &event.order_id, Payload::StockReleased(StockReleased { lines }), &cause);
+    outbox::enqueue(conn, topic, &event.order_id, &released).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::on_event::InventoryInbox;
+    use crate::reserve_stock::OnOrderPlaced;
+    use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+    use orderflow_kit::inbox::EventHandler;
+    use orderflow_kit::trace::TraceParent;
+    use orderflow_proto::common::v1::OrderLine;
+    use orderflow_proto::events::v1::event_envelope::Payload;
+    use orderflow_proto::events::v1::{OrderCancelled, OrderPlaced};
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    async fn apply(pool: &PgPool, event: &EventEnvelope) {
+        let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
+        let mut tx = pool.begin().await.unwrap();
+        inbox.handle(&mut tx, event).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn stock(pool: &PgPool) -> (i64, i64) {
+        sqlx::query_as("SELECT on_hand, reserved FROM products WHERE sku = 'MUG'").fetch_one(pool).await.unwrap()
+    }
+
+    async fn released(pool: &PgPool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE headers->>'event_type' = 'StockReleased'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_cancel_gives_the_reservation_back_once_and_a_rejected_order_releases_nothing() {
+        let pool = crate::test_support::stocked("MUG", 10, 2).await;
+        let cause = Cause::command(TraceParent::new_root());
+        let event = |order_id: &str, payload| envelope::build("order-service", order_id, payload, &cause);
+        let placed = |quantity| {
+            Payload::OrderPlaced(OrderPlaced {
+                lines: vec![OrderLine { sku: "MUG".into(), quantity }],
+                ..Default::default()
+            })
+        };
+        let cancelled = || Payload::OrderCancelled(OrderCancelled::default());
+
+        let order = Uuid::now_v7().to_string();
+        apply(&pool, &event(&order, placed(4))).await;
+        assert_eq!(stock(&pool).await, (10, 4));
+        apply(&pool, &event(&order, cancelled())).await;
+        assert_eq!((stock(&pool).await, released(&pool).await), ((10, 0), 1));
+        apply(&pool, &event(&order, cancelled())).await; // a second cancel event: nothing held
+        assert_eq!((stock(&pool).await, released(&pool).await), ((10, 0), 1));
+
+        let too_big = Uuid::now_v7().to_string();
+        apply(&pool, &event(&too_big, placed(11))).await; // rejected: nothing reserved
+        apply(&pool, &event(&too_big, cancelled())).await;
+        assert_eq!((stock(&pool).await, released(&pool).await), ((10, 0), 1));
+    }
+}

@@ -1,0 +1,280 @@
+//! Authentication: every RPC except health and reflection needs `authorization: Bearer <token>`,
+//! and the token's scopes must cover the method. Tokens come from configuration
+//! (`AUTH_TOKENS_FILE`) as SHA-256 digests, so the file holds no usable secret. Missing or
+//! unknown token: UNAUTHENTICATED; known token without the scope: PERMISSION_DENIED.
+//!
+//! Enforced by a tower layer in front of every route ([`AuthLayer`]), so no handler can forget it.
+
+use futures::future::{Either, Ready, ready};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tonic::Status;
+use tonic::body::Body;
+
+/// The scopes a token can carry.
+pub mod scope {
+    /// PlaceOrder, CancelOrder.
+    pub const ORDERS_WRITE: &str = "orders:write";
+    /// GetOrder, ListOrders, WatchOrder, GetShipment, TrackShipment.
+    pub const ORDERS_READ: &str = "orders:read";
+    /// UpsertProduct, Restock.
+    pub const INVENTORY_WRITE: &str = "inventory:write";
+    /// GetStock, ListStock, ListLowStock.
+    pub const INVENTORY_READ: &str = "inventory:read";
+    /// Every FulfillmentService call (pick lists and confirmations).
+    pub const WAREHOUSE: &str = "warehouse";
+    /// ConfirmDelivery (carrier scans), GetShipment, TrackShipment.
+    pub const CARRIER: &str = "carrier";
+    /// Everything.
+    pub const ALL: &str = "*";
+
+    /// Every scope a token file may name.
+    pub const KNOWN: [&str; 7] = [ORDERS_WRITE, ORDERS_READ, INVENTORY_WRITE, INVENTORY_READ, WAREHOUSE, CARRIER, ALL];
+}
+
+/// What a gRPC method (`/package.Service/Method`) needs: nothing (health, reflection) or a
+/// token with any one of the scopes. Methods not listed need the `*` scope.
+pub fn required_scopes(path: &str) -> Option<&'static [&'static str]> {
+    use scope::*;
+    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+    Some(match (service, method) {
+        ("grpc.health.v1.Health", _)
+        | ("grpc.reflection.v1.ServerReflection", _)
+        | ("grpc.reflection.v1alpha.ServerReflection", _) => return None,
+        ("orderflow.order.v1.OrderService", "PlaceOrder" | "CancelOrder") => &[ORDERS_WRITE],
+        ("orderflow.order.v1.OrderService", _) => &[ORDERS_READ],
+        ("orderflow.inventory.v1.InventoryService", "UpsertProduct" | "Restock") => &[INVENTORY_WRITE],
+        ("orderflow.inventory.v1.InventoryService", _) => &[INVENTORY_READ],
+        ("orderflow.fulfillment.v1.FulfillmentService", _) => &[WAREHOUSE],
+        ("orderflow.shipping.v1.ShippingService", "ConfirmDelivery") => &[CARRIER],
+        ("orderflow.shipping.v1.ShippingService", _) => &[ORDERS_READ, CARRIER],
+        _ => &[ALL],
+    })
+}
+
+/// The hex SHA-256 digest of a token, as the token file stores it.
+pub fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A configured token: who it is for and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    fn may(&self, needed: &[&str]) -> bool {
+        self.scopes.iter().any(|s| s == scope::ALL || needed.contains(&s.as_str()))
+    }
+}
+
+/// The configured tokens, by digest.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    by_digest: HashMap<String, Caller>,
+}
+
+/// A token file line that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct TokenFileError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl Tokens {
+    /// Parses a token file: one token per line, `<name> <sha256-hex> <scope>[,<scope>...]`;
+    /// blank lines and `#` comments are skipped. Scopes are listed in [`scope::KNOWN`].
+    pub fn parse(text: &str) -> Result<Self, TokenFileError> {
+        let mut tokens = Self::default();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let error = |reason: String| TokenFileError { line: index + 1, reason };
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, digest, scopes] = fields[..] else {
+                return Err(error("expected `<name> <sha256-hex> <scope>[,<scope>...]`".into()));
+            };
+            if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(error(format!("{name}: the digest must be 64 hex digits (sha256sum of the token)")));
+            }
+            let scopes: Vec<String> = scopes.split(',').map(str::to_owned).collect();
+            if let Some(unknown) = scopes.iter().find(|s| !scope::KNOWN.contains(&s.as_str())) {
+                return Err(error(format!("{name}: unknown scope {unknown:?}; known: {}", scope::KNOWN.join(", "))));
+            }
+            let caller = Caller { name: name.to_owned(), scopes };
+            if tokens.by_digest.insert(digest.to_ascii_lowercase(), caller).is_some() {
+                return Err(error(format!("{name}: the same token is configured twice")));
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// Adds `token` (in clear, digested here) for `name` with `scopes`: for tests and tools.
+    pub fn with_token(mut self, name: &str, token: &str, scopes: &[&str]) -> Self {
+        let caller = Caller { name: name.to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect() };
+        self.by_digest.insert(digest(token), caller);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+
+    /// Checks a call to `path` with the `authorization` header value; the caller if one was
+    /// needed and allowed.
+    pub fn authorize(&self, path: &str, authorization: Option<&[u8]>) -> Result<Option<&Caller>, Status> {
+        let Some(needed) = required_scopes(path) else { return Ok(None) };
+        let header = authorization.ok_or_else(|| {
+            Status::unauthenticated("missing credentials: send metadata `authorization: Bearer <token>`")
+        })?;
+        let token = std::str::from_utf8(header)
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Status::unauthenticated("malformed authorization metadata: expected `Bearer <token>`"))?;
+        let caller =
+            self.by_digest.get(&digest(token)).ok_or_else(|| Status::unauthenticated("unknown or revoked token"))?;
+        if !caller.may(needed) {
+            let method = path.rsplit('/').next().unwrap_or(path);
+            return Err(Status::permission_denied(format!(
+                "token {:?} may not call {method}: it needs scope {}",
+                caller.name,
+                needed.join(" or ")
+            )));
+        }
+        Ok(Some(caller))
+    }
+}
+
+/// The tower layer that checks every call against the tokens before it reaches a route.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    tokens: Arc<Tokens>,
+}
+
+impl AuthLayer {
+    pub fn new(tokens: Arc<Tokens>) -> Self {
+        Self { tokens }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticated { inner, tokens: Arc::clone(&self.tokens) }
+    }
+}
+
+/// A service behind [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    tokens: Arc<Tokens>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Authenticated<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let authorization = request.headers().get(http::header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
+        match self.tokens.authorize(request.uri().path(), authorization) {
+            Ok(caller) => {
+                if let Some(caller) = caller {
+                    tracing::trace!(caller = %caller.name, path = request.uri().path(), "authorized");
+                }
+                Either::Left(self.inner.call(request))
+            }
+            Err(status) => {
+                tracing::debug!(path = request.uri().path(), code = ?status.code(), "call refused");
+                Either::Right(ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    const PLACE: &str = "/orderflow.order.v1.OrderService/PlaceOrder";
+
+    fn tokens() -> Tokens {
+        let file = format!(
+            "# name digest scopes\nshop {} orders:write,orders:read\n\nops {} *  # everything\n",
+            digest("shop-secret"),
+            digest("ops-secret")
+        );
+        Tokens::parse(&file).unwrap()
+    }
+
+    fn code(result: Result<Option<&Caller>, Status>) -> Code {
+        result.map_or_else(|s| s.code(), |_| Code::Ok)
+    }
+
+    #[test]
+    fn health_and_reflection_need_no_token_and_everything_else_does() {
+        let tokens = tokens();
+        assert_eq!(code(tokens.authorize("/grpc.health.v1.Health/Check", None)), Code::Ok);
+        assert_eq!(code(tokens.authorize("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None)), Code::Ok);
+        assert_eq!(code(tokens.authorize(PLACE, None)), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize("/some.Unknown/Method", None)), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn bad_tokens_are_unauthenticated_and_missing_scopes_permission_denied() {
+        let tokens = tokens();
+        assert_eq!(code(tokens.authorize(PLACE, Some(b"Bearer shop-secret"))), Code::Ok);
+        assert_eq!(code(tokens.authorize(PLACE, Some(b"Bearer nope"))), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(PLACE, Some(b"Basic c2hvcA=="))), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(PLACE, Some(b"Bearer "))), Code::Unauthenticated);
+        let restock = "/orderflow.inventory.v1.InventoryService/Restock";
+        let denied = tokens.authorize(restock, Some(b"Bearer shop-secret")).unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert!(denied.message().contains("inventory:write"), "{}", denied.message());
+        assert_eq!(code(tokens.authorize(restock, Some(b"Bearer ops-secret"))), Code::Ok);
+        assert_eq!(code(tokens.authorize("/some.Unknown/Method", Some(b"Bearer shop-secret"))), Code::PermissionDenied);
+    }
+
+    #[test]
+    fn every_public_method_has_a_scope_a_dedicated_token_can_hold() {
+        for path in [
+            "/orderflow.order.v1.OrderService/WatchOrder",
+            "/orderflow.inventory.v1.InventoryService/ListLowStock",
+            "/orderflow.fulfillment.v1.FulfillmentService/ConfirmPack",
+            "/orderflow.shipping.v1.ShippingService/ConfirmDelivery",
+            "/orderflow.shipping.v1.ShippingService/TrackShipment",
+        ] {
+            let scopes = required_scopes(path).unwrap();
+            assert!(!scopes.contains(&scope::ALL), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_token_file_with_mistakes_names_the_line() {
+        assert_eq!(Tokens::parse("shop abc orders:read").unwrap_err().line, 1);
+        let unknown = Tokens::parse(&format!("\nshop {} orders:delete", digest("x"))).unwrap_err();
+        assert_eq!(unknown.line, 2);
+        assert!(unknown.reason.contains("orders:delete"));
+        assert!(Tokens::parse(&format!("a {0} *\nb {0} *", digest("x"))).is_err(), "duplicate token");
+        assert!(Tokens::parse("only-two fields").is_err());
+    }
+}
