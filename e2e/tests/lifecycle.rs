@@ -163,14 +163,18 @@ async fn a_cancel_racing_the_pack_has_one_outcome_and_leaves_nothing_half_done()
         sorted.push(order_id);
     }
 
-    // Pack and cancel each order at the same moment.
-    let races = sorted.iter().map(|order_id| {
+    // Pack each order and cancel it at once or a little later, so that the cancel lands before,
+    // during or after the handover to shipping.
+    let races = sorted.iter().enumerate().map(|(i, order_id)| {
         let (mut fulfillment, mut orders) = (stack.fulfillment.clone(), stack.orders.clone());
         let order_id = order_id.clone();
         async move {
             let pack =
                 fulfillment.confirm_pack(ConfirmPackRequest { order_id: order_id.clone(), ..Default::default() });
-            let cancel = orders.cancel_order(CancelOrderRequest { order_id: order_id.clone(), reason: String::new() });
+            let cancel = async {
+                tokio::time::sleep(Duration::from_millis(30) * u32::try_from(i).unwrap()).await;
+                orders.cancel_order(CancelOrderRequest { order_id: order_id.clone(), reason: String::new() }).await
+            };
             let (packed, cancelled) = tokio::join!(pack, cancel);
             (order_id, packed.is_ok(), cancelled.map(|_| ()).map_err(|s| s.code()))
         }
@@ -202,6 +206,7 @@ async fn a_cancel_racing_the_pack_has_one_outcome_and_leaves_nothing_half_done()
             assert_eq!(fulfillment_status(&mut stack, &order_id).await, FulfillmentStatus::Packed as i32);
         }
     }
+    eprintln!("cancel vs pack: {shipped_units} shipped, {} cancelled", ORDERS - shipped_units);
     // Nothing stuck in reserved: cancelled units are back, shipped ones are gone.
     wait_for_stock(&stack, "MUG", (ORDERS - shipped_units, 0)).await;
 }

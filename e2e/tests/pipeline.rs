@@ -93,7 +93,7 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
     let order = stack.wait_for_status(&placed.order_id, OrderStatus::Delivered).await;
     assert_eq!(
         event_types(&order),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "Shipped", "Delivered"]
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped", "Delivered"]
     );
     let tracked =
         stack.shipping.track_shipment(TrackShipmentRequest { tracking_number: shipped.tracking_number.clone() });
@@ -287,8 +287,16 @@ async fn in_manual_mode_staff_confirm_each_step_in_order() {
         .unwrap();
     stack.wait_for_status(&placed.order_id, OrderStatus::Reserved).await;
 
-    let tasks =
-        stack.fulfillment.list_pick_tasks(ListPickTasksRequest { page_size: 10 }).await.unwrap().into_inner().tasks;
+    // order-service and fulfillment-service read StockReserved independently: wait for the list.
+    let fulfillment = stack.fulfillment.clone();
+    let tasks = testing::wait_until("the order is on the pick list", Duration::from_secs(30), || {
+        let mut fulfillment = fulfillment.clone();
+        async move {
+            let tasks = fulfillment.list_pick_tasks(ListPickTasksRequest { page_size: 10 }).await.ok()?.into_inner();
+            (!tasks.tasks.is_empty()).then_some(tasks.tasks)
+        }
+    })
+    .await;
     let bins: Vec<_> = tasks.iter().map(|t| (t.bin_location.as_str(), t.sku.as_str(), t.quantity)).collect();
     assert_eq!(bins, [("A-01", "MUG", 2), ("B-02", "TEE", 1)], "the pick list is in bin order");
 
