@@ -267,33 +267,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stock(command) => {
             let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
-            print::stock_header();
-            match command {
-                StockCommand::Get { sku } => {
-                    print::stock(&inventory.get_stock(GetStockRequest { sku }).await?.into_inner())
-                }
-                StockCommand::Low => {
-                    inventory
-                        .list_low_stock(ListLowStockRequest {})
-                        .await?
-                        .into_inner()
-                        .items
-                        .iter()
-                        .for_each(print::stock);
-                }
+            let items = match command {
+                StockCommand::Get { sku } => vec![inventory.get_stock(GetStockRequest { sku }).await?.into_inner()],
+                StockCommand::Low => inventory.list_low_stock(ListLowStockRequest {}).await?.into_inner().items,
                 StockCommand::List => {
-                    let mut page_token = String::new();
+                    let (mut items, mut page_token) = (Vec::new(), String::new());
                     loop {
                         let page =
                             inventory.list_stock(ListStockRequest { page_size: 100, page_token }).await?.into_inner();
-                        page.items.iter().for_each(print::stock);
+                        items.extend(page.items);
                         if page.next_page_token.is_empty() {
-                            break;
+                            break items;
                         }
                         page_token = page.next_page_token;
                     }
                 }
-            }
+            };
+            print::stock_header();
+            items.iter().for_each(print::stock);
         }
         Command::Order(command) => {
             let mut orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
@@ -315,7 +306,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         let entry = order.timeline.last().cloned().unwrap_or_default();
                         let at = print::time(entry.occurred_at.as_ref());
                         println!(
-                            "{at}  {:<9}  {:<14} {}",
+                            "{at}  {:<9}  {:<17} {}",
                             print::status(order.status),
                             entry.event_type,
                             entry.producer

@@ -25,13 +25,16 @@ pub fn order(order: &Order) {
     if !order.rejection_reason.is_empty() {
         println!("rejected  {}", order.rejection_reason);
     }
+    if !order.cancellation_reason.is_empty() {
+        println!("cancelled {}", order.cancellation_reason);
+    }
     if !order.tracking_number.is_empty() {
         println!("shipping  {} {}", order.carrier, order.tracking_number);
     }
     println!("timeline");
     for entry in &order.timeline {
         println!(
-            "  {}  {:<14} {:<20} {}",
+            "  {}  {:<17} {:<20} {}",
             time(entry.occurred_at.as_ref()),
             entry.event_type,
             entry.producer,
