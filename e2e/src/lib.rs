@@ -1,1 +1,155 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! The stack the end-to-end tests in `tests/` run against.
+//!
+//! Starts the four services in-process on port 0, each with a fresh database of its own and
+//! all on a random topic namespace, against the broker and PostgreSQL from scripts/test.sh.
+
+use orderflow_kit::testing;
+use orderflow_kit::{App, Config, Wiring};
+use orderflow_proto::client::{Authorized, Bearer};
+use orderflow_proto::common::v1::{Address, Customer, OrderLine};
+use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
+use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
+use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
+use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PlaceOrderRequest};
+use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The clients carry the test admin token; `order_channel` carries none.
+pub struct Stack {
+    pub orders: OrderServiceClient<Authorized>,
+    pub inventory: InventoryServiceClient<Authorized>,
+    pub fulfillment: FulfillmentServiceClient<Authorized>,
+    pub shipping: ShippingServiceClient<Authorized>,
+    pub order_channel: Channel,
+    /// The topic namespace of this stack.
+    pub namespace: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start<W: Wiring>(app: App<W>, addr: SocketAddr, shutdown: &CancellationToken) -> Channel {
+    let token = shutdown.clone();
+    tokio::spawn(async move { app.run_until_stopped(token).await.expect("service stopped with an error") });
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
+}
+
+/// `channel` sending `token` with every call.
+pub fn with_token(channel: Channel, token: &str) -> Authorized {
+    InterceptedService::new(channel, Bearer::new(token).expect("an ASCII token"))
+}
+
+fn admin(channel: Channel) -> Authorized {
+    with_token(channel, testing::ADMIN_TOKEN)
+}
+
+async fn config(service: &'static str, namespace: &str) -> Config {
+    testing::config(service, testing::fresh_database().await, namespace)
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::start_with(None, None).await
+    }
+
+    /// With fulfillment's own settings given (manual mode, a step delay).
+    pub async fn start_with_fulfillment(fulfillment: fulfillment_service::Fulfillment) -> Self {
+        Self::start_with(Some(fulfillment), None).await
+    }
+
+    /// With Prometheus metrics served on `addr` (one exporter per process: the services share it).
+    pub async fn start_with_metrics(addr: SocketAddr) -> Self {
+        Self::start_with(None, Some(addr)).await
+    }
+
+    async fn start_with(fulfillment: Option<fulfillment_service::Fulfillment>, metrics: Option<SocketAddr>) -> Self {
+        orderflow_kit::telemetry::init();
+        let namespace = testing::random_namespace();
+        let shutdown = CancellationToken::new();
+        let mut order_config = config(order_service::SERVICE, &namespace).await;
+        order_config.metrics_addr = metrics;
+        let order = order_service::App::build(order_config).await.unwrap();
+        let inventory =
+            inventory_service::App::build(config(inventory_service::SERVICE, &namespace).await).await.unwrap();
+        let fulfillment_config = config(fulfillment_service::SERVICE, &namespace).await;
+        let fulfillment = match fulfillment {
+            Some(wiring) => fulfillment_service::App::build_with(fulfillment_config, wiring).await,
+            None => fulfillment_service::App::build(fulfillment_config).await,
+        }
+        .unwrap();
+        let shipping = shipping_service::App::build(config(shipping_service::SERVICE, &namespace).await).await.unwrap();
+        let (order_addr, inventory_addr) = (order.local_addr(), inventory.local_addr());
+        let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
+        let order_channel = start(order, order_addr, &shutdown).await;
+        Self {
+            orders: OrderServiceClient::new(admin(order_channel.clone())),
+            inventory: InventoryServiceClient::new(admin(start(inventory, inventory_addr, &shutdown).await)),
+            fulfillment: FulfillmentServiceClient::new(admin(start(fulfillment, fulfillment_addr, &shutdown).await)),
+            shipping: ShippingServiceClient::new(admin(start(shipping, shipping_addr, &shutdown).await)),
+            order_channel,
+            namespace,
+            shutdown,
+        }
+    }
+
+    pub async fn stock_product(&mut self, sku: &str, bin: &str, grams: u32, quantity: i64) {
+        let product = UpsertProductRequest {
+            sku: sku.into(),
+            name: format!("product {sku}"),
+            bin_location: bin.into(),
+            weight_grams: grams,
+            low_stock_threshold: 1,
+        };
+        self.inventory.upsert_product(product).await.unwrap();
+        self.inventory.restock(RestockRequest { sku: sku.into(), quantity }).await.unwrap();
+    }
+
+    /// Polls GetOrder until the order reaches `status`.
+    pub async fn wait_for_status(&self, order_id: &str, status: OrderStatus) -> Order {
+        let client = self.orders.clone();
+        testing::wait_until(&format!("order {order_id} is {}", status.as_str_name()), Duration::from_secs(60), || {
+            let mut client = client.clone();
+            let order_id = order_id.to_owned();
+            async move {
+                let order = client.get_order(GetOrderRequest { order_id }).await.ok()?.into_inner().order?;
+                (order.status == status as i32).then_some(order)
+            }
+        })
+        .await
+    }
+}
+
+pub fn order_request(customer_id: &str, lines: &[(&str, i32)]) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        idempotency_key: String::new(),
+        customer: Some(Customer {
+            id: customer_id.into(),
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        }),
+        lines: lines.iter().map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity }).collect(),
+        shipping_address: Some(Address {
+            name: "Ada Lovelace".into(),
+            line1: "12 Analytical Row".into(),
+            line2: String::new(),
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        }),
+        payment_reference: "pay-1".into(),
+        service_level: 0,
+    }
+}
+
+pub fn event_types(order: &Order) -> Vec<&str> {
+    order.timeline.iter().map(|e| e.event_type.as_str()).collect()
+}

@@ -2,9 +2,8 @@
 //! databases: cancellation with compensation at every stage, a cancel racing the pack, many
 //! orders racing for the last units, and calls without a token or with the wrong scope.
 
-mod support;
-
 use futures::future::join_all;
+use orderflow_e2e::{Stack, event_types, order_request, with_token};
 use orderflow_kit::testing;
 use orderflow_proto::fulfillment::v1::{
     ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus, GetFulfillmentRequest,
@@ -14,7 +13,6 @@ use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{CancelOrderRequest, GetOrderRequest, Order, OrderStatus};
 use orderflow_proto::shipping::v1::GetShipmentRequest;
 use std::time::Duration;
-use support::{Stack, event_types, order_request, with_token};
 use tonic::Code;
 
 fn manual() -> fulfillment_service::Fulfillment {

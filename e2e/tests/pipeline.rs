@@ -2,8 +2,7 @@
 //! four services, the real broker and four real databases; and what every server offers besides
 //! its API (health, reflection), so tools that know only the service names can call it.
 
-mod support;
-
+use orderflow_e2e::{Stack, event_types, order_request};
 use orderflow_kit::testing;
 use orderflow_proto::fulfillment::v1::{
     ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus, GetFulfillmentRequest,
@@ -16,7 +15,6 @@ use orderflow_proto::order::v1::{
 use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, GetShipmentRequest, ShipmentStatus, TrackShipmentRequest};
 use std::collections::HashSet;
 use std::time::Duration;
-use support::{Stack, event_types, order_request};
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;

@@ -5,9 +5,10 @@
 
 use crate::config::Config;
 use crate::inbox::{ConsumerSettings, EventHandler, InboxConsumer};
+use crate::lag::Probe;
 use crate::outbox::Relay;
 use crate::topics::{self, Topic, Topics};
-use crate::{db, grpc, telemetry};
+use crate::{db, grpc, metrics, telemetry};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
@@ -137,12 +138,17 @@ impl Service {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// The service's consumer group: `<namespace>.<service>`.
+    pub fn group(&self) -> String {
+        format!("{}.{}", self.config.topic_namespace, self.config.service)
+    }
+
     /// An inbox consumer of `topics`, in this service's consumer group `<namespace>.<service>`
     /// (stacks that share a broker under different namespaces never share a group).
     pub fn consumer<H: EventHandler>(&self, topics: &[Topic], handler: H) -> anyhow::Result<InboxConsumer<H>> {
         let settings = ConsumerSettings {
             brokers: self.config.kafka_brokers.clone(),
-            group: format!("{}.{}", self.config.topic_namespace, self.config.service),
+            group: self.group(),
             topics: topics.iter().map(|t| self.topics.name(*t)).collect(),
             dead_letter_topic: self.topics.dead_letter(self.config.service),
             batch_size: self.config.consumer_batch_size,
@@ -172,6 +178,14 @@ impl Service {
             monitor_health(self.pool.clone(), self.config.kafka_brokers.clone(), health, api, shutdown.clone())
                 .in_current_span(),
         );
+        if let Some(addr) = self.config.metrics_addr {
+            metrics::install(self.config.service, addr)?;
+            let probe = Probe::new(&self.config.kafka_brokers)?;
+            let (group, dead_letters) = (self.group(), self.topics.dead_letter(self.config.service));
+            tasks.spawn(
+                observe_backlog(self.pool.clone(), probe, group, dead_letters, shutdown.clone()).in_current_span(),
+            );
+        }
         for worker in workers {
             tasks.spawn(worker.in_current_span());
         }
@@ -186,6 +200,20 @@ impl Service {
         }
         tracing::info!("stopped");
         Ok(served?)
+    }
+}
+
+/// Refreshes the backlog gauges (lag, outbox, dead letters, pool) every few seconds.
+async fn observe_backlog(pool: PgPool, probe: Probe, group: String, dead_letters: String, shutdown: CancellationToken) {
+    loop {
+        match probe.report(&pool, &group, &dead_letters).await {
+            Ok(report) => metrics::backlog(&report, &pool),
+            Err(error) => tracing::debug!(%error, "backlog not measured"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Config {
     pub outbox_batch_size: i64,
     /// `KAFKA_LINGER_MS` (default 1).
     pub kafka_linger: Duration,
+    /// `METRICS_ADDR` (default `0.0.0.0:91xx`, xx the gRPC port's last two digits; `off`
+    /// disables): where Prometheus scrapes `/metrics`.
+    pub metrics_addr: Option<SocketAddr>,
     /// `AUTH_TOKENS_FILE` (required): the API tokens and their scopes (see [`crate::auth`]).
     pub tokens: Arc<Tokens>,
 }
@@ -61,8 +64,21 @@ impl Config {
             consumer_batch_size: var("CONSUMER_BATCH_SIZE", 256)?,
             outbox_batch_size: var("OUTBOX_BATCH_SIZE", 512)?,
             kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
+            metrics_addr: metrics_addr_from_env(default_port)?,
             tokens: Arc::new(tokens_from_env()?),
         })
+    }
+}
+
+fn metrics_addr_from_env(grpc_port: u16) -> Result<Option<SocketAddr>, ConfigError> {
+    let default = SocketAddr::from(([0, 0, 0, 0], 9100 + grpc_port % 100));
+    match var("METRICS_ADDR", default.to_string())?.as_str() {
+        "off" => Ok(None),
+        addr => addr.parse().map(Some).map_err(|e: std::net::AddrParseError| ConfigError {
+            name: "METRICS_ADDR",
+            value: addr.to_owned(),
+            reason: e.to_string(),
+        }),
     }
 }
 

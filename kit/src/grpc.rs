@@ -3,6 +3,7 @@
 //! context from metadata.
 
 use crate::auth::{AuthLayer, Tokens};
+use crate::metrics::MetricsLayer;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -14,8 +15,9 @@ use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 use tower::layer::util::{Identity, Stack};
 
-/// The server a service adds its API to: every route behind the token check.
-pub type ApiRouter = Router<Stack<AuthLayer, Identity>>;
+/// The server a service adds its API to: every call counted and timed, every route behind the
+/// token check.
+pub type ApiRouter = Router<Stack<AuthLayer, Stack<MetricsLayer, Identity>>>;
 
 /// A server with health and reflection already added; the service adds its own API to it.
 pub fn router(tokens: Arc<Tokens>) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
@@ -29,6 +31,7 @@ pub fn router(tokens: Arc<Tokens>) -> Result<(ApiRouter, HealthReporter), tonic_
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let router = Server::builder()
+        .layer(MetricsLayer)
         .layer(AuthLayer::new(tokens))
         .add_service(health)
         .add_service(reflection_v1)

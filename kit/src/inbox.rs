@@ -7,7 +7,7 @@
 //! still the stored ones, so an instance that lost a partition in a rebalance applies nothing.
 
 use crate::envelope::{self, EventEnvelope};
-use crate::outbox;
+use crate::{metrics, outbox};
 use futures::FutureExt;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
@@ -185,6 +185,7 @@ impl<H: EventHandler> InboxConsumer<H> {
                 None => break,
             }
         }
+        metrics::batch(batch.len());
         if self.rebalanced.0.swap(false, Ordering::SeqCst) {
             self.positions.clear();
             self.seeking.clear();
@@ -253,6 +254,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             Err(error) => {
                 self.dead_letter(conn, message, &error.to_string()).await?;
                 outcome.dead_lettered += 1;
+                metrics::event_consumed("undecodable", "dead_lettered");
                 return Ok(());
             }
         };
@@ -270,6 +272,7 @@ impl<H: EventHandler> InboxConsumer<H> {
         .rows_affected();
         if inserted == 0 {
             outcome.duplicates += 1;
+            metrics::event_consumed(&decoded.envelope.event_type, "duplicate");
             savepoint.rollback().await?;
             return Ok(());
         }
@@ -278,6 +281,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             Ok(()) => {
                 savepoint.commit().await?;
                 outcome.applied += 1;
+                metrics::event_consumed(&decoded.envelope.event_type, "applied");
                 Ok(())
             }
             Err(HandlerError::Rejected(reason)) => {
@@ -285,6 +289,7 @@ impl<H: EventHandler> InboxConsumer<H> {
                 span.in_scope(|| tracing::warn!(%reason, "event cannot be applied; dead-lettered"));
                 self.dead_letter(conn, message, &reason).await?;
                 outcome.dead_lettered += 1;
+                metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
                 Ok(())
             }
             Err(HandlerError::Database(error)) => Err(error.into()),

@@ -11,8 +11,11 @@ pub mod config;
 pub mod db;
 pub mod envelope;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod inbox;
+pub mod lag;
+pub mod metrics;
 pub mod outbox;
 pub mod telemetry;
 #[cfg(feature = "test-support")]

@@ -8,6 +8,7 @@
 //! locks that order's row first, so its outbox rows are numbered in commit order.
 
 use crate::envelope::{EventEnvelope, header};
+use crate::metrics;
 use prost::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -158,13 +159,14 @@ impl Relay {
             .await?;
         let mut deliveries = Vec::with_capacity(rows.len());
         for row in &rows {
+            let event_type = row.headers.0.get(header::EVENT_TYPE).map_or("unknown", String::as_str);
             let headers =
                 row.headers.0.iter().fold(OwnedHeaders::new_with_capacity(row.headers.0.len()), |h, (key, value)| {
                     h.insert(Header { key, value: Some(value.as_bytes()) })
                 });
             let record = FutureRecord::to(&row.topic).key(&row.key).payload(&row.payload).headers(headers);
             match self.producer.send_result(record) {
-                Ok(delivery) => deliveries.push((row.id, delivery)),
+                Ok(delivery) => deliveries.push((row.id, event_type, delivery)),
                 // The local queue is full: publish what is queued, the rest next round.
                 Err((error, _)) => {
                     tracing::debug!(%error, "producer queue full");
@@ -174,9 +176,12 @@ impl Relay {
         }
         let mut acknowledged = Vec::with_capacity(deliveries.len());
         let mut failure = None;
-        for (id, delivery) in deliveries {
+        for (id, event_type, delivery) in deliveries {
             match delivery.await {
-                Ok(Ok(_)) if failure.is_none() => acknowledged.push(id),
+                Ok(Ok(_)) if failure.is_none() => {
+                    acknowledged.push(id);
+                    metrics::event_published(event_type);
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err((error, _))) => failure = failure.or(Some(error)),
                 Err(_) => failure = failure.or(Some(rdkafka::error::KafkaError::Canceled)),

@@ -1,0 +1,114 @@
+//! Reading the event topics as an operator does, outside any consumer group: every partition
+//! of the chosen topics from their start (or end), messages decoded where they can be. Used by
+//! `orderctl events tail`, `orderctl order trace` and the tests that check what went over the
+//! wire. Nothing is committed; reading never disturbs the services.
+
+use crate::envelope::{self, EventEnvelope};
+use futures::StreamExt;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One message as read: where it is, and its envelope or why it is not one.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The raw value, for tools that render it themselves.
+    pub payload: Vec<u8>,
+    pub envelope: Result<EventEnvelope, String>,
+}
+
+/// A reader of every partition of some topics.
+pub struct Reader {
+    consumer: StreamConsumer,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// (topic, partition) → (start, end) offsets.
+type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
+
+/// The partitions of `topics` with their (start, end) offsets.
+fn partitions<C: Consumer>(client: &C, topics: &[String]) -> Result<Watermarks, KafkaError> {
+    let mut found = BTreeMap::new();
+    for topic in topics {
+        let metadata = client.fetch_metadata(Some(topic), TIMEOUT)?;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let watermarks = client.fetch_watermarks(topic, partition.id(), TIMEOUT)?;
+            found.insert((topic.clone(), partition.id()), watermarks);
+        }
+    }
+    Ok(found)
+}
+
+impl Reader {
+    /// Reads `topics` from their start (`from_beginning`) or only what arrives from now on.
+    pub fn new(brokers: &str, topics: &[String], from_beginning: bool) -> Result<Self, KafkaError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("orderflow-reader-{}", uuid::Uuid::new_v4().simple()))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "50")
+            .create()?;
+        let mut assignment = TopicPartitionList::new();
+        let start = if from_beginning { Offset::Beginning } else { Offset::End };
+        for (topic, partition) in partitions(&consumer, topics)?.into_keys() {
+            assignment.add_partition_offset(&topic, partition, start)?;
+        }
+        consumer.assign(&assignment)?;
+        Ok(Self { consumer })
+    }
+
+    /// The next message, waiting for one.
+    pub async fn next(&self) -> Result<Read, KafkaError> {
+        let message = self.consumer.stream().next().await.unwrap_or(Err(KafkaError::NoMessageReceived))?;
+        let payload = message.payload().unwrap_or_default().to_vec();
+        let envelope = envelope::decode(Some(&payload)).map(|d| d.envelope).map_err(|e| e.to_string());
+        Ok(Read {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            payload,
+            envelope,
+        })
+    }
+}
+
+/// Everything in `topics` up to their ends as of now, in (topic, partition, offset) order.
+pub async fn read_to_end(brokers: &str, topics: &[String]) -> Result<Vec<Read>, KafkaError> {
+    let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let topics_owned = topics.to_vec();
+    let ends = tokio::task::spawn_blocking(move || partitions(&probe, &topics_owned))
+        .await
+        .map_err(|_| KafkaError::Canceled)??;
+    let mut remaining: BTreeMap<(String, i32), i64> =
+        ends.into_iter().filter(|(_, (start, end))| end > start).map(|(p, (_, end))| (p, end)).collect();
+    let reader = Reader::new(brokers, topics, true)?;
+    let mut read = Vec::new();
+    while !remaining.is_empty() {
+        let message = tokio::time::timeout(Duration::from_secs(30), reader.next())
+            .await
+            .map_err(|_| KafkaError::NoMessageReceived)??;
+        let key = (message.topic.clone(), message.partition);
+        if let Some(end) = remaining.get(&key) {
+            if message.offset + 1 >= *end {
+                remaining.remove(&key);
+            }
+            read.push(message);
+        }
+    }
+    read.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+    Ok(read)
+}
