@@ -58,6 +58,7 @@ start_service() { # name database
   DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$database" \
   KAFKA_BROKERS="$KAFKA_BROKERS" \
   GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
+  METRICS_ADDR="127.0.0.1:$((9100 + ${PORTS[$name]} % 100))" \
   FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
     "$BIN/$name-service" >"$STATE_DIR/logs/$name-service.log" 2>&1 &
   PIDS+=($!)
@@ -77,6 +78,7 @@ else
   "$BIN/orderctl" demo
 fi
 
+PG_BASE="postgres://postgres@127.0.0.1:$PG_PORT"
 cat <<INFO
 
 Orderflow is running. In another shell:
@@ -88,6 +90,15 @@ Orderflow is running. In another shell:
   $BIN/orderctl order get <order id>
   $BIN/orderctl order cancel <order id>
   $BIN/orderctl shipment deliver <tracking number>
+
+Operators (no token needed; these read the topics and the services' databases):
+
+  export KAFKA_BROKERS=$KAFKA_BROKERS TOPIC_NAMESPACE=orderflow
+  export ORDER_DATABASE_URL=$PG_BASE/orders INVENTORY_DATABASE_URL=$PG_BASE/inventory FULFILLMENT_DATABASE_URL=$PG_BASE/fulfillment SHIPPING_DATABASE_URL=$PG_BASE/shipping
+  $BIN/orderctl events tail --from-beginning      # one JSON line per event; --order-id, --type, --topic
+  $BIN/orderctl order trace <order id>            # the order's journey with the time at each hop
+  $BIN/orderctl lag --watch 2                     # consumer lag, outbox, dead letters per service
+  curl -s 127.0.0.1:9151/metrics                  # Prometheus metrics (9151-9154, one per service)
 
 PostgreSQL: postgres://postgres@127.0.0.1:$PG_PORT/<orders|inventory|fulfillment|shipping>
 Kafka (tansu): $KAFKA_BROKERS

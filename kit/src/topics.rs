@@ -23,7 +23,7 @@ pub enum Topic {
 impl Topic {
     pub const ALL: [Topic; 4] = [Topic::Orders, Topic::Inventory, Topic::Fulfillment, Topic::Shipping];
 
-    fn stem(self) -> &'static str {
+    pub fn stem(self) -> &'static str {
         match self {
             Topic::Orders => "orders",
             Topic::Inventory => "inventory",

@@ -1,6 +1,7 @@
 //! orderctl: the way a person tries Orderflow. Talks to the four services over gRPC.
 
 mod demo;
+mod ops;
 mod print;
 
 use anyhow::Context;
@@ -43,6 +44,8 @@ struct Cli {
     /// The API token sent as `authorization: Bearer <token>`; its scopes decide what you may do.
     #[arg(long, env = "ORDERFLOW_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    #[command(flatten)]
+    broker: ops::Broker,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +69,17 @@ enum Command {
     Shipment(ShipmentCommand),
     /// Seed a small catalogue, place demo orders and follow them until they end.
     Demo(demo::DemoArgs),
+    /// Read the event topics (KAFKA_BROKERS, TOPIC_NAMESPACE); no token needed.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Each service's consumer lag, outbox and dead letters, from its database and the broker.
+    Lag(ops::LagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Follow the topics: one JSON line per event (type, order id, event id, time, payload).
+    Tail(ops::TailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +118,16 @@ enum StockCommand {
 
 #[derive(Debug, Subcommand)]
 enum OrderCommand {
+    #[command(flatten)]
+    Api(OrderApiCommand),
+    /// An order's journey across every topic, with the time spent at each hop (reads the
+    /// topics: KAFKA_BROKERS, TOPIC_NAMESPACE; no token needed).
+    Trace { order_id: String },
+}
+
+/// The order commands that call order-service.
+#[derive(Debug, Subcommand)]
+enum OrderApiCommand {
     /// Place an order; prints the order id at once.
     Place(Box<PlaceArgs>),
     /// Show an order with its timeline.
@@ -242,10 +266,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let token = bearer(cli.token.as_deref())?;
+    // Only the gRPC commands need the API token.
+    let token = || bearer(cli.token.as_deref());
     match cli.command {
+        Command::Events(EventsCommand::Tail(args)) => ops::tail(&cli.broker, &args).await?,
+        Command::Lag(args) => ops::lag(&cli.broker, &args).await?,
+        Command::Order(OrderCommand::Trace { order_id }) => ops::trace(&cli.broker, &order_id).await?,
         Command::Product(command) => {
-            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);
             match command {
                 ProductCommand::Upsert { sku, name, bin, weight_grams, low_stock_threshold } => {
                     let request =
@@ -266,7 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Stock(command) => {
-            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);
             let items = match command {
                 StockCommand::Get { sku } => vec![inventory.get_stock(GetStockRequest { sku }).await?.into_inner()],
                 StockCommand::Low => inventory.list_low_stock(ListLowStockRequest {}).await?.into_inner().items,
@@ -286,20 +314,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print::stock_header();
             items.iter().for_each(print::stock);
         }
-        Command::Order(command) => {
-            let mut orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
+        Command::Order(OrderCommand::Api(command)) => {
+            let mut orders = OrderServiceClient::new(connect(&cli.order_addr, &token()?).await?);
             match command {
-                OrderCommand::Place(args) => {
+                OrderApiCommand::Place(args) => {
                     let order =
                         orders.place_order((*args).into_request()?).await?.into_inner().order.unwrap_or_default();
                     println!("order {} {}", order.order_id, print::status(order.status));
                 }
-                OrderCommand::Get { order_id } => {
+                OrderApiCommand::Get { order_id } => {
                     let order =
                         orders.get_order(GetOrderRequest { order_id }).await?.into_inner().order.unwrap_or_default();
                     print::order(&order);
                 }
-                OrderCommand::Watch { order_id } => {
+                OrderApiCommand::Watch { order_id } => {
                     let mut stream = orders.watch_order(WatchOrderRequest { order_id }).await?.into_inner();
                     while let Some(update) = stream.message().await? {
                         let order = update.order.unwrap_or_default();
@@ -313,12 +341,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                 }
-                OrderCommand::Cancel { order_id, reason } => {
+                OrderApiCommand::Cancel { order_id, reason } => {
                     let order = orders.cancel_order(CancelOrderRequest { order_id, reason }).await?.into_inner().order;
                     let order = order.unwrap_or_default();
                     println!("order {} {}", order.order_id, print::status(order.status));
                 }
-                OrderCommand::List { customer_id } => {
+                OrderApiCommand::List { customer_id } => {
                     let page = orders
                         .list_orders(ListOrdersRequest { customer_id, page_size: 50, page_token: String::new() })
                         .await?
@@ -335,7 +363,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Warehouse(command) => {
-            let mut fulfillment = FulfillmentServiceClient::new(connect(&cli.fulfillment_addr, &token).await?);
+            let mut fulfillment = FulfillmentServiceClient::new(connect(&cli.fulfillment_addr, &token()?).await?);
             let confirmed = match command {
                 WarehouseCommand::Picks => {
                     let tasks =
@@ -364,7 +392,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("order {} {status}", state.order_id);
         }
         Command::Shipment(command) => {
-            let mut shipping = ShippingServiceClient::new(connect(&cli.shipping_addr, &token).await?);
+            let mut shipping = ShippingServiceClient::new(connect(&cli.shipping_addr, &token()?).await?);
             match command {
                 ShipmentCommand::Track { tracking_number } => {
                     let tracked = shipping.track_shipment(TrackShipmentRequest { tracking_number }).await?.into_inner();
@@ -381,8 +409,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Demo(args) => {
-            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
-            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
+            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);
+            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token()?).await?);
             demo::run(args, inventory, orders).await?;
         }
     }
