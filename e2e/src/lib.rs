@@ -72,7 +72,7 @@ impl Stack {
     }
 
     async fn start_with(fulfillment: Option<fulfillment_service::Fulfillment>, metrics: Option<SocketAddr>) -> Self {
-        orderflow_kit::telemetry::init();
+        orderflow_kit::telemetry::init("e2e");
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
         let mut order_config = config(order_service::SERVICE, &namespace).await;

@@ -75,10 +75,12 @@ impl<W: Wiring> App<W> {
 /// The whole `main` of a service binary: config → telemetry → build → run until a signal.
 pub async fn run_main<W: Wiring>() -> anyhow::Result<()> {
     let config = Config::from_env(W::SERVICE, W::PORT)?;
-    telemetry::init();
+    telemetry::init(W::SERVICE);
     let span = tracing::info_span!("service", name = W::SERVICE);
     let app = App::<W>::build(config).instrument(span.clone()).await?;
-    app.run_until_stopped(shutdown_on_signal()).instrument(span).await
+    let stopped = app.run_until_stopped(shutdown_on_signal()).instrument(span).await;
+    telemetry::flush();
+    stopped
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.
@@ -165,7 +167,7 @@ impl Service {
         workers: Vec<BoxFuture<'static, ()>>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let (router, health) = grpc::router(Arc::clone(&self.config.tokens))?;
+        let (router, health) = grpc::router(self.config.service, Arc::clone(&self.config.tokens))?;
         let relay = Relay::new(
             self.pool.clone(),
             &self.config.kafka_brokers,

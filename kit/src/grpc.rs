@@ -4,6 +4,7 @@
 
 use crate::auth::{AuthLayer, Tokens};
 use crate::metrics::MetricsLayer;
+use crate::telemetry;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -20,7 +21,11 @@ use tower::layer::util::{Identity, Stack};
 pub type ApiRouter = Router<Stack<AuthLayer, Stack<MetricsLayer, Identity>>>;
 
 /// A server with health and reflection already added; the service adds its own API to it.
-pub fn router(tokens: Arc<Tokens>) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
+/// Every call runs in a span (service, method, trace id) that continues the caller's trace.
+pub fn router(
+    service: &'static str,
+    tokens: Arc<Tokens>,
+) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(orderflow_proto::FILE_DESCRIPTOR_SET)
@@ -31,6 +36,7 @@ pub fn router(tokens: Arc<Tokens>) -> Result<(ApiRouter, HealthReporter), tonic_
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let router = Server::builder()
+        .trace_fn(move |request| call_span(service, request))
         .layer(MetricsLayer)
         .layer(AuthLayer::new(tokens))
         .add_service(health)
@@ -57,9 +63,25 @@ pub async fn serve(
     router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await
 }
 
-/// The caller's trace context from the `traceparent` metadata, continued, or a new trace.
+fn call_span(service: &'static str, request: &http::Request<()>) -> tracing::Span {
+    let parent = request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
+    let span = tracing::info_span!(
+        "call",
+        service,
+        method = request.uri().path(),
+        trace_id = parent.map(|p| p.trace_id_hex()).unwrap_or_default(),
+    );
+    if let Some(parent) = parent {
+        telemetry::continue_trace(&span, &parent);
+    }
+    span
+}
+
+/// The trace a call's events belong to: the caller's (`traceparent` metadata) continued, else
+/// the call span's when traces are exported, else a new one.
 pub fn trace_of<T>(request: &tonic::Request<T>) -> TraceParent {
-    TraceParent::continue_or_start(request.metadata().get("traceparent").and_then(|v| v.to_str().ok()))
+    let caller = request.metadata().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
+    caller.map(|c| c.child()).or_else(telemetry::current).unwrap_or_else(TraceParent::new_root)
 }
 
 /// Clamps a requested page size to `1..=max`, with `default` for zero or less.

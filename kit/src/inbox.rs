@@ -7,7 +7,8 @@
 //! still the stored ones, so an instance that lost a partition in a rebalance applies nothing.
 
 use crate::envelope::{self, EventEnvelope};
-use crate::{metrics, outbox};
+use crate::trace::TraceParent;
+use crate::{metrics, outbox, telemetry};
 use futures::FutureExt;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Why one event could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -276,8 +278,18 @@ impl<H: EventHandler> InboxConsumer<H> {
             savepoint.rollback().await?;
             return Ok(());
         }
-        let span = tracing::info_span!("apply", event_type = %decoded.envelope.event_type, order_id = %decoded.envelope.order_id, event_id = %decoded.event_id);
-        match self.handler.handle(&mut savepoint, &decoded.envelope).await {
+        let trace = TraceParent::parse(&decoded.envelope.traceparent);
+        let span = tracing::info_span!(
+            "apply",
+            event_type = %decoded.envelope.event_type,
+            order_id = %decoded.envelope.order_id,
+            event_id = %decoded.event_id,
+            trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
+        );
+        if let Some(trace) = trace {
+            telemetry::continue_trace(&span, &trace);
+        }
+        match self.handler.handle(&mut savepoint, &decoded.envelope).instrument(span.clone()).await {
             Ok(()) => {
                 savepoint.commit().await?;
                 outcome.applied += 1;
