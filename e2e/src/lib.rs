@@ -28,6 +28,8 @@ pub struct Stack {
     pub order_channel: Channel,
     /// The topic namespace of this stack.
     pub namespace: String,
+    /// order-service's database.
+    pub order_database: String,
     shutdown: CancellationToken,
 }
 
@@ -77,6 +79,7 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let mut order_config = config(order_service::SERVICE, &namespace).await;
         order_config.metrics_addr = metrics;
+        let order_database = order_config.database_url.clone();
         let order = order_service::App::build(order_config).await.unwrap();
         let inventory =
             inventory_service::App::build(config(inventory_service::SERVICE, &namespace).await).await.unwrap();
@@ -97,6 +100,7 @@ impl Stack {
             shipping: ShippingServiceClient::new(admin(start(shipping, shipping_addr, &shutdown).await)),
             order_channel,
             namespace,
+            order_database,
             shutdown,
         }
     }

@@ -85,3 +85,47 @@ async fn one_trace_runs_from_place_order_through_every_event() {
         assert_ne!(trace.span_id, caller.span_id, "{} has its own span", envelope.event_type);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_rebuilt_under_load_equals_the_old_one_and_keeps_flowing() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 1_000).await;
+    let place = |stack: &Stack| {
+        let mut orders = stack.orders.clone();
+        async move {
+            let order = orders.place_order(order_request("c-rebuild", &[("MUG", 1)])).await.unwrap();
+            order.into_inner().order.unwrap().order_id
+        }
+    };
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(place(&stack).await);
+    }
+    stack.wait_for_status(ids.last().unwrap(), OrderStatus::Shipped).await;
+
+    // Orders keep coming while the projection is rebuilt.
+    let load = {
+        let stack_orders = stack.orders.clone();
+        tokio::spawn(async move {
+            let mut placed = Vec::new();
+            for _ in 0..30 {
+                let mut orders = stack_orders.clone();
+                let order = orders.place_order(order_request("c-rebuild", &[("MUG", 1)])).await.unwrap();
+                placed.push(order.into_inner().order.unwrap().order_id);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            placed
+        })
+    };
+    let pool = orderflow_kit::db::pool(&stack.order_database, 2).unwrap();
+    let rebuilt = order_service::rebuild::rebuild(&pool, &testing::brokers(), &stack.namespace).await.unwrap();
+    assert!(rebuilt.orders >= 20 && rebuilt.events > 0, "{rebuilt:?}");
+    eprintln!("rebuilt: {rebuilt:?}, {:.0} events/s", rebuilt.rate());
+    let retired: i64 = sqlx::query_scalar("SELECT count(*) FROM order_retired.orders").fetch_one(&pool).await.unwrap();
+    assert_eq!(retired, rebuilt.orders, "the old tables were swapped out");
+    ids.extend(load.await.unwrap());
+    for id in &ids {
+        let order = stack.wait_for_status(id, OrderStatus::Shipped).await;
+        assert_eq!(order.timeline.len(), 7, "{id}: every event once, none lost in the swap");
+    }
+}

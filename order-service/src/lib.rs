@@ -8,6 +8,7 @@ mod api;
 mod cancel_order;
 mod place_order;
 mod project;
+pub mod rebuild;
 mod store;
 mod watch_order;
 
@@ -22,6 +23,9 @@ use tonic::server::NamedService;
 pub const SERVICE: &str = "order-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// The topics the order projection consumes.
+pub const CONSUMED: [Topic; 3] = [Topic::Inventory, Topic::Fulfillment, Topic::Shipping];
 
 /// order-service's wiring: the order API and the order projection.
 #[derive(Debug)]
@@ -44,7 +48,7 @@ impl Wiring for Orders {
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
         let projection = project::Projection { orders_topic: service.topics.name(Topic::Orders) };
-        let projection = service.consumer(&[Topic::Inventory, Topic::Fulfillment, Topic::Shipping], projection)?;
+        let projection = service.consumer(&CONSUMED, projection)?;
         let api = OrderServiceServer::new(api::OrderApi::new(&service));
         let workers = vec![Box::pin(projection.run(shutdown.clone())) as _];
         service

@@ -74,6 +74,8 @@ enum Command {
     Events(EventsCommand),
     /// Each service's consumer lag, outbox and dead letters, from its database and the broker.
     Lag(ops::LagArgs),
+    /// Rebuild a service's projection from the topics while it runs, and swap it in.
+    Rebuild(ops::RebuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Events(EventsCommand::Tail(args)) => ops::tail(&cli.broker, &args).await?,
         Command::Lag(args) => ops::lag(&cli.broker, &args).await?,
+        Command::Rebuild(args) => ops::rebuild(&cli.broker, &args).await?,
         Command::Order(OrderCommand::Trace { order_id }) => ops::trace(&cli.broker, &order_id).await?,
         Command::Product(command) => {
             let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);

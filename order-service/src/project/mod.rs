@@ -22,24 +22,36 @@ pub struct Projection {
     pub orders_topic: String,
 }
 
+/// Projects `event` onto its order's view and timeline: the view before and after, or `None`
+/// for events that are not about an order. Decides nothing; the live projection and a
+/// rebuild share it.
+pub async fn apply(
+    conn: &mut PgConnection,
+    event: &EventEnvelope,
+) -> Result<Option<(store::View, store::View)>, HandlerError> {
+    let Some(payload) = event.payload.as_ref() else { return Ok(None) };
+    let Some(step) = domain::timeline_step(envelope::event_type(payload)) else {
+        return Ok(None); // stock-only events (restocks, low-stock alerts) are not about an order
+    };
+    let order_id = inbox::order_id(event)?;
+    let Some(view) = store::lock_view(conn, order_id).await? else {
+        return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
+    };
+    let next = domain::evolve(&view, payload);
+    if next != view {
+        store::save_view(conn, order_id, &next).await?;
+    }
+    store::append_timeline(conn, order_id, event, step).await?;
+    Ok(Some((view, next)))
+}
+
 impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let Some(payload) = event.payload.as_ref() else { return Ok(()) };
-        let Some(step) = domain::timeline_step(envelope::event_type(payload)) else {
-            return Ok(()); // stock-only events (restocks, low-stock alerts) are not about an order
-        };
-        let order_id = inbox::order_id(event)?;
-        let Some(view) = store::lock_view(conn, order_id).await? else {
-            return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
-        };
-        let next = domain::evolve(&view, payload);
-        if next != view {
-            store::save_view(conn, order_id, &next).await?;
-        }
-        store::append_timeline(conn, order_id, event, step).await?;
-        if let Payload::Packed(packed) = payload
+        let Some((view, next)) = apply(conn, event).await? else { return Ok(()) };
+        if let Some(Payload::Packed(packed)) = event.payload.as_ref()
             && domain::hands_over(&view, &next)
         {
+            let order_id = inbox::order_id(event)?;
             let requested = ShipmentRequested { packed: Some(packed.clone()) };
             let request = envelope::build(
                 crate::SERVICE,
