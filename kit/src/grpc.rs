@@ -65,13 +65,9 @@ pub async fn serve(
 
 fn call_span(service: &'static str, request: &http::Request<()>) -> tracing::Span {
     let parent = request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
-    let span = tracing::info_span!(
-        "call",
-        service,
-        method = request.uri().path(),
-        trace_id = parent.map(|p| p.trace_id_hex()).unwrap_or_default(),
-    );
+    let span = tracing::info_span!("call", service, method = request.uri().path(), trace_id = tracing::field::Empty);
     if let Some(parent) = parent {
+        span.record("trace_id", parent.trace_id_hex());
         telemetry::continue_trace(&span, &parent);
     }
     span
@@ -81,7 +77,12 @@ fn call_span(service: &'static str, request: &http::Request<()>) -> tracing::Spa
 /// the call span's when traces are exported, else a new one.
 pub fn trace_of<T>(request: &tonic::Request<T>) -> TraceParent {
     let caller = request.metadata().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
-    caller.map(|c| c.child()).or_else(telemetry::current).unwrap_or_else(TraceParent::new_root)
+    if let Some(caller) = caller {
+        return caller.child(); // the call span already carries its trace id
+    }
+    let trace = telemetry::current().unwrap_or_else(TraceParent::new_root);
+    tracing::Span::current().record("trace_id", trace.trace_id_hex());
+    trace
 }
 
 /// Clamps a requested page size to `1..=max`, with `default` for zero or less.
