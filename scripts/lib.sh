@@ -117,6 +117,77 @@ start_tansu() {
   KAFKA_BROKERS="127.0.0.1:$port"
 }
 
+# The whole stack, as scripts/up.sh and scripts/bench.sh run it: builds ($PROFILE), starts
+# PostgreSQL with one database per service, tansu, fresh development tokens and the four
+# services (ports from ORDER_PORT etc.). Exports the clients' settings; SERVICE_PIDS maps each
+# service to its process.
+start_stack() {
+  declare -gA PORTS=(
+    [order]=${ORDER_PORT:-50051}
+    [inventory]=${INVENTORY_PORT:-50052}
+    [fulfillment]=${FULFILLMENT_PORT:-50053}
+    [shipping]=${SHIPPING_PORT:-50054}
+  )
+  for name in order inventory fulfillment shipping; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/${PORTS[$name]}") 2>/dev/null; then
+      echo "port ${PORTS[$name]} ($name-service) is in use; free it or set ${name^^}_PORT" >&2
+      exit 1
+    fi
+  done
+
+  ensure_packages
+  ensure_tansu
+
+  log "building the services and orderctl ($PROFILE)"
+  cargo build --locked --profile "$PROFILE" --bins
+  BIN="$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+
+  start_postgres
+  for name in orders inventory fulfillment shipping; do create_database "$name"; done
+  start_tansu
+
+  # Development tokens, fresh for every run: the services get their digests, the user the tokens.
+  TOKENS_ENV="$STATE_DIR/tokens.env"
+  new_token() { # name scopes variable
+    local token
+    token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s %s %s\n' "$1" "$(printf %s "$token" | sha256sum | cut -d' ' -f1)" "$2" >>"$STATE_DIR/tokens"
+    printf 'export %s=%s\n' "$3" "$token" >>"$TOKENS_ENV"
+  }
+  new_token dev-admin '*' ORDERFLOW_TOKEN
+  new_token dev-shop orders:write,orders:read ORDERFLOW_SHOP_TOKEN
+  new_token dev-inventory inventory:write,inventory:read ORDERFLOW_INVENTORY_TOKEN
+  new_token dev-warehouse warehouse ORDERFLOW_WAREHOUSE_TOKEN
+  new_token dev-carrier carrier ORDERFLOW_CARRIER_TOKEN
+  chmod 600 "$STATE_DIR/tokens" "$TOKENS_ENV"
+  # shellcheck disable=SC1090
+  source "$TOKENS_ENV"
+  export ORDERFLOW_TOKEN
+
+  mkdir -p "$STATE_DIR/logs"
+  declare -gA SERVICE_PIDS=()
+  start_service() { # name database
+    local name=$1 database=$2
+    AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$database" \
+    KAFKA_BROKERS="$KAFKA_BROKERS" \
+    GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
+    METRICS_ADDR="127.0.0.1:$((9100 + ${PORTS[$name]} % 100))" \
+    FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
+      "$BIN/$name-service" >"$STATE_DIR/logs/$name-service.log" 2>&1 &
+    PIDS+=($!)
+    SERVICE_PIDS[$name-service]=$!
+  }
+  start_service order orders
+  start_service inventory inventory
+  start_service fulfillment fulfillment
+  start_service shipping shipping
+  for name in order inventory fulfillment shipping; do wait_for_port "${PORTS[$name]}" "$name-service"; done
+  log "services up: order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
+
+  export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}" FULFILLMENT_ADDR="http://127.0.0.1:${PORTS[fulfillment]}" SHIPPING_ADDR="http://127.0.0.1:${PORTS[shipping]}"
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM

@@ -123,19 +123,27 @@ pub struct ConsumerSettings {
     pub batch_size: usize,
 }
 
+/// The inbox consumer's settings: nothing committed to Kafka (offsets live in the database),
+/// a short fetch wait so that a lone event is picked up at once.
+pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .set("session.timeout.ms", "10000")
+        .set("topic.metadata.refresh.interval.ms", "5000");
+    config
+}
+
 impl<H: EventHandler> InboxConsumer<H> {
     pub fn new(settings: ConsumerSettings, pool: PgPool, handler: H) -> Result<Self, ConsumeError> {
         let rebalanced = RebalanceFlag::default();
-        let consumer: StreamConsumer<RebalanceFlag> = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .set("group.id", &settings.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "5")
-            .set("session.timeout.ms", "10000")
-            .set("topic.metadata.refresh.interval.ms", "5000")
-            .create_with_context(rebalanced.clone())?;
+        let consumer: StreamConsumer<RebalanceFlag> =
+            consumer_config(&settings.brokers, &settings.group).create_with_context(rebalanced.clone())?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Self {

@@ -1,6 +1,8 @@
 //! orderctl: the way a person tries Orderflow. Talks to the four services over gRPC.
 
+mod bench;
 mod demo;
+mod load;
 mod ops;
 mod print;
 
@@ -76,6 +78,10 @@ enum Command {
     Lag(ops::LagArgs),
     /// Rebuild a service's projection from the topics while it runs, and swap it in.
     Rebuild(ops::RebuildArgs),
+    /// Drive the running stack with orders at a fixed rate or concurrency and measure it.
+    Load(load::LoadArgs),
+    /// Raw limits and the pipeline side by side (run through scripts/bench.sh).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -410,6 +416,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        Command::Load(args) => {
+            let token = token()?;
+            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
+            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            load::load(&args, &cli.broker, orders, inventory).await?;
+        }
+        Command::Bench(args) => {
+            let token = token()?;
+            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
+            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            bench::bench(&args, &cli.broker, orders, inventory).await?;
         }
         Command::Demo(args) => {
             let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);

@@ -19,14 +19,14 @@ use std::time::Duration;
 pub struct Broker {
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", global = true)]
-    brokers: String,
+    pub brokers: String,
     /// The stack's topic namespace.
     #[arg(long, env = "TOPIC_NAMESPACE", default_value = "orderflow", global = true)]
-    namespace: String,
+    pub namespace: String,
 }
 
 impl Broker {
-    fn topics(&self) -> Topics {
+    pub fn topics(&self) -> Topics {
         Topics::new(&self.namespace)
     }
 

@@ -1,0 +1,333 @@
+//! `orderctl bench` (run by `scripts/bench.sh`, which starts the stack in release mode): in
+//! one run on one machine, the raw limits and the pipeline side by side, with ratios.
+//!
+//! (a) the broker: messages of an event's size through one produce → consume hop, with the
+//!     relay's producer and the inbox's consumer settings; (b) the database: one-row commits on
+//!     as many connections as a service's pool; (c) a bare tonic unary call (health Check);
+//! then (d) the pipeline's highest sustainable rate (placed → shipped p99 under 1 s and
+//! everything placed shipped: no growing lag), (e) placed → shipped at 100 orders/s, (f)
+//! GetOrder and PlaceOrder rates. CPU and resident memory of each service process per step.
+
+use crate::load::{self, LoadArgs};
+use crate::ops::Broker;
+use anyhow::Context;
+use clap::Args;
+use futures::future::join_all;
+use hdrhistogram::Histogram;
+use orderflow_kit::outbox;
+use orderflow_proto::client::Authorized;
+use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use orderflow_proto::order::v1::GetOrderRequest;
+use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A scratch database for the raw commit rate (its `bench` table is created and dropped).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: String,
+    /// The service processes to watch, as name=pid (repeatable).
+    #[arg(long = "pid", value_parser = parse_pid)]
+    pids: Vec<(String, u32)>,
+    /// Seconds per measurement step.
+    #[arg(long, default_value_t = 8)]
+    step_secs: u64,
+    /// Pipeline rates tried, in orders/s, until one is not sustained.
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200,300,400,600,800,1000")]
+    rates: Vec<f64>,
+    /// Connections for the raw commit rate (a service's pool size).
+    #[arg(long, default_value_t = 10)]
+    connections: u32,
+    /// Where the load steps write their reports and charts.
+    #[arg(long, default_value = "bench")]
+    out: PathBuf,
+}
+
+fn parse_pid(text: &str) -> Result<(String, u32), String> {
+    let (name, pid) = text.split_once('=').ok_or("expected name=pid")?;
+    Ok((name.to_owned(), pid.parse().map_err(|_| format!("{pid:?} is not a pid"))?))
+}
+
+/// CPU seconds and resident MB of a process, from /proc.
+fn sample(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ticks / 100.0, rss_kb / 1024.0))
+}
+
+/// Runs `work` while watching the processes; prints CPU % and RSS per process.
+async fn watched<T>(pids: &[(String, u32)], elapsed: impl FnOnce(&T) -> Duration, work: impl Future<Output = T>) -> T {
+    let before: Vec<_> = pids.iter().map(|(_, pid)| sample(*pid)).collect();
+    let result = work.await;
+    let seconds = elapsed(&result).as_secs_f64().max(0.001);
+    let usage: Vec<String> = pids
+        .iter()
+        .zip(before)
+        .filter_map(|((name, pid), before)| {
+            let (cpu0, _) = before?;
+            let (cpu1, rss) = sample(*pid)?;
+            Some(format!("{name} {:.0}% {:.0} MB", (cpu1 - cpu0) / seconds * 100.0, rss))
+        })
+        .collect();
+    if !usage.is_empty() {
+        println!("      cpu/rss: {}", usage.join(", "));
+    }
+    result
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(0.001)
+}
+
+/// (a) Messages of `size` bytes through produce → consume, as fast as they go; and the hop
+/// latency of lone messages.
+async fn broker(broker: &Broker, count: u64, size: usize) -> anyhow::Result<(f64, Histogram<u64>)> {
+    let topic = format!("{}.bench.{}", broker.namespace, uuid::Uuid::new_v4().simple());
+    orderflow_kit::topics::ensure(&broker.brokers, std::slice::from_ref(&topic), 6, 1).await?;
+    let producer: FutureProducer = outbox::producer_config(&broker.brokers, Duration::from_millis(1)).create()?;
+    let consumer: StreamConsumer =
+        orderflow_kit::inbox::consumer_config(&broker.brokers, &format!("{topic}.reader")).create()?;
+    consumer.subscribe(&[&topic])?;
+    let payload = vec![b'x'; size];
+    // Let the consumer join before timing.
+    let warm = producer.send(FutureRecord::to(&topic).key("warm").payload(&payload), Duration::from_secs(5));
+    warm.await.map_err(|(e, _)| e)?;
+    tokio::time::timeout(Duration::from_secs(30), consumer.stream().next()).await?.context("no warm-up message")??;
+
+    let mut hop = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for i in 0..200 {
+        let started = Instant::now();
+        let key = format!("k{i}");
+        producer
+            .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(5))
+            .await
+            .map_err(|(e, _)| e)?;
+        tokio::time::timeout(Duration::from_secs(10), consumer.stream().next()).await?.context("lost a message")??;
+        let _ = hop.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+    }
+
+    let started = Instant::now();
+    let receiving = async {
+        let mut stream = consumer.stream();
+        let mut received = 0;
+        while received < count {
+            let message =
+                tokio::time::timeout(Duration::from_secs(30), stream.next()).await?.context("stream ended")??;
+            received += u64::from(message.payload().is_some());
+        }
+        anyhow::Ok(())
+    };
+    let sending = async {
+        let mut deliveries = Vec::new();
+        for i in 0..count {
+            let key = format!("order-{}", i % 997);
+            let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        }
+        for delivery in deliveries {
+            delivery.await?.map_err(|(e, _)| e)?;
+        }
+        anyhow::Ok(())
+    };
+    let (sent, received) = tokio::join!(sending, receiving);
+    sent?;
+    received?;
+    Ok((per_second(count, started.elapsed()), hop))
+}
+
+/// (b) One-row commits on `connections` connections for `seconds`.
+async fn database(url: &str, connections: u32, seconds: u64) -> anyhow::Result<f64> {
+    let pool = orderflow_kit::db::pool(url, connections)?;
+    sqlx::query("DROP TABLE IF EXISTS bench").execute(&pool).await?;
+    sqlx::query("CREATE TABLE bench (id bigserial PRIMARY KEY, payload bytea NOT NULL)").execute(&pool).await?;
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers = (0..connections).map(|_| {
+        let pool = pool.clone();
+        async move {
+            let mut commits = 0u64;
+            let payload = vec![0u8; 400];
+            while Instant::now() < end {
+                sqlx::query("INSERT INTO bench (payload) VALUES ($1)").bind(&payload).execute(&pool).await?;
+                commits += 1;
+            }
+            anyhow::Ok(commits)
+        }
+    });
+    let commits: u64 = join_all(workers).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?.iter().sum();
+    let rate = per_second(commits, started.elapsed());
+    sqlx::query("DROP TABLE bench").execute(&pool).await?;
+    Ok(rate)
+}
+
+/// (c) A bare tonic unary call: health Check on an in-process server, 32 calls in flight.
+async fn bare_grpc(seconds: u64) -> anyhow::Result<f64> {
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers = (0..32).map(|_| {
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        async move {
+            let mut calls = 0u64;
+            while Instant::now() < end {
+                client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await?;
+                calls += 1;
+            }
+            anyhow::Ok(calls)
+        }
+    });
+    let calls: u64 = join_all(workers).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?.iter().sum();
+    server.abort();
+    Ok(per_second(calls, started.elapsed()))
+}
+
+/// GetOrder, 32 calls in flight, for `seconds`.
+async fn get_order_rate(orders: &OrderServiceClient<Authorized>, order_id: &str, seconds: u64) -> anyhow::Result<f64> {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers = (0..32).map(|_| {
+        let mut orders = orders.clone();
+        async move {
+            let mut calls = 0u64;
+            while Instant::now() < end {
+                orders.get_order(GetOrderRequest { order_id: order_id.to_owned() }).await?;
+                calls += 1;
+            }
+            anyhow::Ok(calls)
+        }
+    });
+    let calls: u64 = join_all(workers).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?.iter().sum();
+    Ok(per_second(calls, started.elapsed()))
+}
+
+fn load_args(args: &BenchArgs, name: &str, rate: Option<f64>, concurrency: Option<usize>) -> LoadArgs {
+    LoadArgs {
+        rate,
+        concurrency,
+        duration: Duration::from_secs(args.step_secs),
+        count: None,
+        drain: Duration::from_secs(5),
+        sku: "BENCH-1".into(),
+        report: args.out.join(format!("{name}.json")),
+        svg: args.out.join(format!("{name}.svg")),
+        quiet: true,
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// Events one order puts on the topics on its way to SHIPPED.
+const EVENTS_PER_ORDER: f64 = 7.0;
+
+pub async fn bench(
+    args: &BenchArgs,
+    broker_args: &Broker,
+    orders: OrderServiceClient<Authorized>,
+    inventory: InventoryServiceClient<Authorized>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let step = args.step_secs;
+    println!("== raw limits (same machine, same client settings)");
+    let (broker_rate, hop) = broker(broker_args, 50_000, 400).await.context("broker benchmark")?;
+    println!(
+        "  (a) broker produce->consume, 400-byte messages: {broker_rate:.0} msg/s; lone-message hop p50 {:.2} ms, p99 {:.2} ms",
+        ms(&hop, 0.5),
+        ms(&hop, 0.99)
+    );
+    let commit_rate = database(&args.database_url, args.connections, step).await.context("database benchmark")?;
+    println!("  (b) PostgreSQL one-row commits on {} connections: {commit_rate:.0} commits/s", args.connections);
+    let grpc_rate = bare_grpc(step).await.context("gRPC benchmark")?;
+    println!("  (c) bare tonic unary call (health Check), 32 in flight: {grpc_rate:.0} calls/s");
+
+    println!("== the pipeline");
+    let mut sustained: Option<(f64, load::Measured)> = None;
+    let mut at_100 = None;
+    for rate in &args.rates {
+        let load = load_args(args, &format!("rate-{rate}"), Some(*rate), None);
+        let measured = watched(
+            &args.pids,
+            |m: &anyhow::Result<load::Measured>| m.as_ref().map_or(Duration::ZERO, |m| m.elapsed),
+            load::run(&load, broker_args, orders.clone(), inventory.clone()),
+        )
+        .await?;
+        let all_shipped = measured.shipped == measured.placed && measured.errors.is_empty();
+        let p99 = ms(&measured.to_ship, 0.99);
+        let ok = all_shipped && p99 < 1000.0;
+        println!(
+            "  (d) {rate:>6.0} orders/s: placed {}, shipped {}, errors {:?}, placed->shipped p50 {:.1} ms p99 {:.1} ms, PlaceOrder p99 {:.1} ms: {}",
+            measured.placed,
+            measured.shipped,
+            measured.errors,
+            ms(&measured.to_ship, 0.5),
+            p99,
+            ms(&measured.place, 0.99),
+            if ok { "sustained" } else { "NOT sustained" }
+        );
+        if (*rate - 100.0).abs() < f64::EPSILON {
+            at_100 = Some((ms(&measured.to_ship, 0.5), ms(&measured.to_ship, 0.99)));
+        }
+        if !ok {
+            break;
+        }
+        sustained = Some((*rate, measured));
+    }
+    let max_rate = sustained.as_ref().map_or(0.0, |(rate, _)| *rate);
+    let place_load = load_args(args, "place-order", None, Some(32));
+    let place = watched(
+        &args.pids,
+        |m: &anyhow::Result<load::Measured>| m.as_ref().map_or(Duration::ZERO, |m| m.elapsed),
+        load::run(&place_load, broker_args, orders.clone(), inventory.clone()),
+    )
+    .await?;
+    let place_rate = place.throughput(Duration::from_secs(step));
+    let order_id = orders
+        .clone()
+        .list_orders(orderflow_proto::order::v1::ListOrdersRequest {
+            customer_id: "load-1".into(),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .orders
+        .first()
+        .map(|o| o.order_id.clone())
+        .context("no order to read back")?;
+    let get_rate = get_order_rate(&orders, &order_id, step).await?;
+    println!(
+        "  (f) PlaceOrder, 32 in flight: {place_rate:.0} calls/s (p99 {:.1} ms); GetOrder, 32 in flight: {get_rate:.0} calls/s",
+        ms(&place.place, 0.99)
+    );
+
+    println!("== summary");
+    println!("  (d) highest sustained rate: {max_rate:.0} orders/s = {:.0} events/s", max_rate * EVENTS_PER_ORDER);
+    if let Some((p50, p99)) = at_100 {
+        println!("  (e) placed->shipped at 100 orders/s: p50 {p50:.1} ms, p99 {p99:.1} ms");
+    }
+    println!("  pipeline events/s / broker msg/s (a): {:.3}", max_rate * EVENTS_PER_ORDER / broker_rate.max(1.0));
+    println!("  PlaceOrder calls/s / bare gRPC calls/s (c): {:.3}", place_rate / grpc_rate.max(1.0));
+    println!("  GetOrder calls/s / bare gRPC calls/s (c): {:.3}", get_rate / grpc_rate.max(1.0));
+    println!("  database commits/s (b) per order/s sustained: {:.1}", commit_rate / max_rate.max(1.0));
+    println!("  reports and charts per step: {}/", args.out.display());
+    Ok(())
+}
