@@ -15,4 +15,5 @@ pids=()
 for service in "${!SERVICE_PIDS[@]}"; do pids+=(--pid "$service=${SERVICE_PIDS[$service]}"); done
 log "benchmarking (reports and charts per step in $ROOT/bench/)"
 KAFKA_BROKERS="$KAFKA_BROKERS" "$BIN/orderctl" bench \
-  --database-url "postgres://postgres@127.0.0.1:$PG_PORT/bench" --out "$ROOT/bench" "${pids[@]}" "$@"
+  --database-url "postgres://postgres@127.0.0.1:$PG_PORT/bench" --out "$ROOT/bench" "${pids[@]}" \
+  --comm tansu --comm postgres "$@"

@@ -122,6 +122,10 @@ start_tansu() {
 # services (ports from ORDER_PORT etc.). Exports the clients' settings; SERVICE_PIDS maps each
 # service to its process.
 start_stack() {
+  # tansu 0.6 reads every partition of a fetch from its storage and holds each fetch for the
+  # whole fetch wait: one partition per topic keeps its CPU for real work (ordering is per
+  # order id either way; one instance per service uses no more). See docs/adr/0003.
+  export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-1} KAFKA_FETCH_WAIT_MS=${KAFKA_FETCH_WAIT_MS:-10}
   declare -gA PORTS=(
     [order]=${ORDER_PORT:-50051}
     [inventory]=${INVENTORY_PORT:-50052}

@@ -154,6 +154,7 @@ impl Service {
             topics: topics.iter().map(|t| self.topics.name(*t)).collect(),
             dead_letter_topic: self.topics.dead_letter(self.config.service),
             batch_size: self.config.consumer_batch_size,
+            fetch_wait: self.config.kafka_fetch_wait,
         };
         Ok(InboxConsumer::new(settings, self.pool.clone(), handler)?)
     }

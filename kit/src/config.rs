@@ -30,6 +30,8 @@ pub struct Config {
     pub outbox_batch_size: i64,
     /// `KAFKA_LINGER_MS` (default 1).
     pub kafka_linger: Duration,
+    /// `KAFKA_FETCH_WAIT_MS` (default 10): longest a consumer's fetch waits for data.
+    pub kafka_fetch_wait: Duration,
     /// `METRICS_ADDR` (default `0.0.0.0:91xx`, xx the gRPC port's last two digits; `off`
     /// disables): where Prometheus scrapes `/metrics`.
     pub metrics_addr: Option<SocketAddr>,
@@ -64,6 +66,7 @@ impl Config {
             consumer_batch_size: var("CONSUMER_BATCH_SIZE", 256)?,
             outbox_batch_size: var("OUTBOX_BATCH_SIZE", 512)?,
             kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
+            kafka_fetch_wait: Duration::from_millis(var("KAFKA_FETCH_WAIT_MS", 10)?),
             metrics_addr: metrics_addr_from_env(default_port)?,
             tokens: Arc::new(tokens_from_env()?),
         })

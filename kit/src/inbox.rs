@@ -121,11 +121,15 @@ pub struct ConsumerSettings {
     pub topics: Vec<String>,
     pub dead_letter_topic: String,
     pub batch_size: usize,
+    /// `KAFKA_FETCH_WAIT_MS`.
+    pub fetch_wait: Duration,
 }
 
-/// The inbox consumer's settings: nothing committed to Kafka (offsets live in the database),
-/// a short fetch wait so that a lone event is picked up at once.
-pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+/// The inbox consumer's settings: nothing committed to Kafka (offsets live in the database);
+/// `fetch_wait` bounds how long a fetch waits for data (Kafka answers as soon as data arrives;
+/// tansu 0.6 always waits it out, so there it is the hop latency at low load, traded against
+/// the broker's CPU spent on empty fetches).
+pub fn consumer_config(brokers: &str, group: &str, fetch_wait: Duration) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -133,7 +137,7 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
+        .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
         .set("session.timeout.ms", "10000")
         .set("topic.metadata.refresh.interval.ms", "5000");
     config
@@ -143,7 +147,8 @@ impl<H: EventHandler> InboxConsumer<H> {
     pub fn new(settings: ConsumerSettings, pool: PgPool, handler: H) -> Result<Self, ConsumeError> {
         let rebalanced = RebalanceFlag::default();
         let consumer: StreamConsumer<RebalanceFlag> =
-            consumer_config(&settings.brokers, &settings.group).create_with_context(rebalanced.clone())?;
+            consumer_config(&settings.brokers, &settings.group, settings.fetch_wait)
+                .create_with_context(rebalanced.clone())?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Self {

@@ -62,6 +62,7 @@ pub fn config(service: &'static str, database_url: String, namespace: &str) -> C
         consumer_batch_size: 64,
         outbox_batch_size: 256,
         kafka_linger: Duration::from_millis(0),
+        kafka_fetch_wait: Duration::from_millis(5),
         metrics_addr: None,
         tokens: Arc::new(tokens()),
     }

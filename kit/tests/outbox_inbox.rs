@@ -65,6 +65,7 @@ fn consumer(pool: &PgPool, topic: &str, dlq: &str, group: &str) -> InboxConsumer
         topics: vec![topic.into()],
         dead_letter_topic: dlq.into(),
         batch_size: 16,
+        fetch_wait: Duration::from_millis(5),
     };
     InboxConsumer::new(settings, pool.clone(), Recorder).unwrap()
 }

@@ -34,15 +34,21 @@ pub struct BenchArgs {
     /// The service processes to watch, as name=pid (repeatable).
     #[arg(long = "pid", value_parser = parse_pid)]
     pids: Vec<(String, u32)>,
+    /// Also watch every process with this command name, summed (repeatable: tansu, postgres).
+    #[arg(long = "comm")]
+    comms: Vec<String>,
     /// Seconds per measurement step.
     #[arg(long, default_value_t = 8)]
     step_secs: u64,
     /// Pipeline rates tried, in orders/s, until one is not sustained.
-    #[arg(long, value_delimiter = ',', default_value = "50,100,200,300,400,600,800,1000")]
+    #[arg(long, value_delimiter = ',', default_value = "50,100,150,200,300,400,600,800,1000")]
     rates: Vec<f64>,
     /// Connections for the raw commit rate (a service's pool size).
     #[arg(long, default_value_t = 10)]
     connections: u32,
+    /// The services' consumer fetch wait, used for the raw broker hop too.
+    #[arg(long, env = "KAFKA_FETCH_WAIT_MS", default_value_t = 10)]
+    fetch_wait_ms: u64,
     /// Where the load steps write their reports and charts.
     #[arg(long, default_value = "bench")]
     out: PathBuf,
@@ -63,12 +69,24 @@ fn sample(pid: u32) -> Option<(f64, f64)> {
     Some((ticks / 100.0, rss_kb / 1024.0))
 }
 
-/// Runs `work` while watching the processes; prints CPU % and RSS per process.
-async fn watched<T>(pids: &[(String, u32)], elapsed: impl FnOnce(&T) -> Duration, work: impl Future<Output = T>) -> T {
-    let before: Vec<_> = pids.iter().map(|(_, pid)| sample(*pid)).collect();
+/// CPU seconds of every process named `comm`, summed.
+fn sample_comm(comm: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm))
+        .filter_map(|pid| sample(pid).map(|(cpu, _)| cpu))
+        .sum()
+}
+
+/// Runs `work` while watching the processes; prints CPU % (of one core) and RSS per process.
+async fn watched<T>(args: &BenchArgs, elapsed: impl FnOnce(&T) -> Duration, work: impl Future<Output = T>) -> T {
+    let before: Vec<_> = args.pids.iter().map(|(_, pid)| sample(*pid)).collect();
+    let before_comms: Vec<f64> = args.comms.iter().map(|c| sample_comm(c)).collect();
     let result = work.await;
     let seconds = elapsed(&result).as_secs_f64().max(0.001);
-    let usage: Vec<String> = pids
+    let mut usage: Vec<String> = args
+        .pids
         .iter()
         .zip(before)
         .filter_map(|((name, pid), before)| {
@@ -77,10 +95,40 @@ async fn watched<T>(pids: &[(String, u32)], elapsed: impl FnOnce(&T) -> Duration
             Some(format!("{name} {:.0}% {:.0} MB", (cpu1 - cpu0) / seconds * 100.0, rss))
         })
         .collect();
+    for (comm, cpu0) in args.comms.iter().zip(before_comms) {
+        usage.push(format!("{comm} {:.0}%", (sample_comm(comm) - cpu0) / seconds * 100.0));
+    }
     if !usage.is_empty() {
-        println!("      cpu/rss: {}", usage.join(", "));
+        println!("      cpu (of one core) / rss: {}", usage.join(", "));
     }
     result
+}
+
+/// Per hop (cause type → event type): p50 and p99 of the time between an event and the one
+/// that caused it, over the events since `since`.
+async fn hops(broker: &Broker, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let names: Vec<String> = orderflow_kit::topics::Topic::ALL.iter().map(|t| broker.topics().name(*t)).collect();
+    let events: Vec<_> = orderflow_kit::events::read_to_end(&broker.brokers, &names)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.envelope.ok())
+        .filter(|e| !e.order_id.is_empty())
+        .collect();
+    let by_id: std::collections::HashMap<&str, _> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
+    let mut per_hop: std::collections::BTreeMap<String, Histogram<u64>> = std::collections::BTreeMap::new();
+    for event in &events {
+        let at = orderflow_kit::envelope::occurred_at(event);
+        let Some(cause) = by_id.get(event.causation_id.as_str()) else { continue };
+        if at < since {
+            continue;
+        }
+        let took = (at - orderflow_kit::envelope::occurred_at(cause)).num_microseconds().unwrap_or(0).max(1);
+        let hop = format!("{} -> {}", cause.event_type, event.event_type);
+        let histogram =
+            per_hop.entry(hop).or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"));
+        let _ = histogram.record(u64::try_from(took).unwrap_or(1));
+    }
+    Ok(per_hop.into_iter().map(|(hop, h)| (hop, ms(&h, 0.5), ms(&h, 0.99))).collect())
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -90,12 +138,17 @@ fn per_second(count: u64, elapsed: Duration) -> f64 {
 
 /// (a) Messages of `size` bytes through produce → consume, as fast as they go; and the hop
 /// latency of lone messages.
-async fn broker(broker: &Broker, count: u64, size: usize) -> anyhow::Result<(f64, Histogram<u64>)> {
+async fn broker(
+    broker: &Broker,
+    count: u64,
+    size: usize,
+    fetch_wait: Duration,
+) -> anyhow::Result<(f64, Histogram<u64>)> {
     let topic = format!("{}.bench.{}", broker.namespace, uuid::Uuid::new_v4().simple());
     orderflow_kit::topics::ensure(&broker.brokers, std::slice::from_ref(&topic), 6, 1).await?;
     let producer: FutureProducer = outbox::producer_config(&broker.brokers, Duration::from_millis(1)).create()?;
     let consumer: StreamConsumer =
-        orderflow_kit::inbox::consumer_config(&broker.brokers, &format!("{topic}.reader")).create()?;
+        orderflow_kit::inbox::consumer_config(&broker.brokers, &format!("{topic}.reader"), fetch_wait).create()?;
     consumer.subscribe(&[&topic])?;
     let payload = vec![b'x'; size];
     // Let the consumer join before timing.
@@ -217,6 +270,22 @@ async fn get_order_rate(orders: &OrderServiceClient<Authorized>, order_id: &str,
     Ok(per_second(calls, started.elapsed()))
 }
 
+/// One load step, watched.
+async fn measure(
+    args: &BenchArgs,
+    load: &LoadArgs,
+    broker: &Broker,
+    orders: &OrderServiceClient<Authorized>,
+    inventory: &InventoryServiceClient<Authorized>,
+) -> anyhow::Result<load::Measured> {
+    watched(
+        args,
+        |m: &anyhow::Result<load::Measured>| m.as_ref().map_or(Duration::ZERO, |m| m.elapsed),
+        load::run(load, broker, orders.clone(), inventory.clone()),
+    )
+    .await
+}
+
 fn load_args(args: &BenchArgs, name: &str, rate: Option<f64>, concurrency: Option<usize>) -> LoadArgs {
     LoadArgs {
         rate,
@@ -248,7 +317,9 @@ pub async fn bench(
     std::fs::create_dir_all(&args.out)?;
     let step = args.step_secs;
     println!("== raw limits (same machine, same client settings)");
-    let (broker_rate, hop) = broker(broker_args, 50_000, 400).await.context("broker benchmark")?;
+    let (broker_rate, hop) = broker(broker_args, 50_000, 400, Duration::from_millis(args.fetch_wait_ms))
+        .await
+        .context("broker benchmark")?;
     println!(
         "  (a) broker produce->consume, 400-byte messages: {broker_rate:.0} msg/s; lone-message hop p50 {:.2} ms, p99 {:.2} ms",
         ms(&hop, 0.5),
@@ -264,12 +335,8 @@ pub async fn bench(
     let mut at_100 = None;
     for rate in &args.rates {
         let load = load_args(args, &format!("rate-{rate}"), Some(*rate), None);
-        let measured = watched(
-            &args.pids,
-            |m: &anyhow::Result<load::Measured>| m.as_ref().map_or(Duration::ZERO, |m| m.elapsed),
-            load::run(&load, broker_args, orders.clone(), inventory.clone()),
-        )
-        .await?;
+        let step_started = chrono::Utc::now();
+        let measured = measure(args, &load, broker_args, &orders, &inventory).await?;
         let all_shipped = measured.shipped == measured.placed && measured.errors.is_empty();
         let p99 = ms(&measured.to_ship, 0.99);
         let ok = all_shipped && p99 < 1000.0;
@@ -285,6 +352,9 @@ pub async fn bench(
         );
         if (*rate - 100.0).abs() < f64::EPSILON {
             at_100 = Some((ms(&measured.to_ship, 0.5), ms(&measured.to_ship, 0.99)));
+            for (hop, p50, p99) in hops(broker_args, step_started).await? {
+                println!("      hop {hop:<36} p50 {p50:>8.1} ms  p99 {p99:>8.1} ms");
+            }
         }
         if !ok {
             break;
@@ -292,13 +362,16 @@ pub async fn bench(
         sustained = Some((*rate, measured));
     }
     let max_rate = sustained.as_ref().map_or(0.0, |(rate, _)| *rate);
-    let place_load = load_args(args, "place-order", None, Some(32));
-    let place = watched(
-        &args.pids,
-        |m: &anyhow::Result<load::Measured>| m.as_ref().map_or(Duration::ZERO, |m| m.elapsed),
-        load::run(&place_load, broker_args, orders.clone(), inventory.clone()),
-    )
-    .await?;
+    let at_500 =
+        measure(args, &load_args(args, "place-order-500", Some(500.0), None), broker_args, &orders, &inventory).await?;
+    println!(
+        "  (f) PlaceOrder at 500 calls/s (open loop): p50 {:.1} ms, p99 {:.1} ms, errors {:?}",
+        ms(&at_500.place, 0.5),
+        ms(&at_500.place, 0.99),
+        at_500.errors
+    );
+    let place =
+        measure(args, &load_args(args, "place-order", None, Some(32)), broker_args, &orders, &inventory).await?;
     let place_rate = place.throughput(Duration::from_secs(step));
     let order_id = orders
         .clone()
