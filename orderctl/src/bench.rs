@@ -84,7 +84,11 @@ async fn watched<T>(args: &BenchArgs, elapsed: impl FnOnce(&T) -> Duration, work
     let before: Vec<_> = args.pids.iter().map(|(_, pid)| sample(*pid)).collect();
     let before_comms: Vec<f64> = args.comms.iter().map(|c| sample_comm(c)).collect();
     let result = work.await;
-    let seconds = elapsed(&result).as_secs_f64().max(0.001);
+    let elapsed = elapsed(&result);
+    if elapsed.is_zero() {
+        return result; // the step failed: nothing to show
+    }
+    let seconds = elapsed.as_secs_f64();
     let mut usage: Vec<String> = args
         .pids
         .iter()
@@ -270,6 +274,22 @@ async fn get_order_rate(orders: &OrderServiceClient<Authorized>, order_id: &str,
     Ok(per_second(calls, started.elapsed()))
 }
 
+/// Waits (up to a minute) until the pipeline has worked off what earlier steps left: one
+/// order placed now has shipped.
+async fn settle(
+    args: &BenchArgs,
+    broker: &Broker,
+    orders: &OrderServiceClient<Authorized>,
+    inventory: &InventoryServiceClient<Authorized>,
+) {
+    let mut probe = load_args(args, "settle", Some(1.0), None);
+    probe.count = Some(1);
+    probe.drain = Duration::from_secs(60);
+    if let Err(error) = load::run(&probe, broker, orders.clone(), inventory.clone()).await {
+        println!("      (the pipeline did not settle: {error:#})");
+    }
+}
+
 /// One load step, watched.
 async fn measure(
     args: &BenchArgs,
@@ -362,6 +382,7 @@ pub async fn bench(
         sustained = Some((*rate, measured));
     }
     let max_rate = sustained.as_ref().map_or(0.0, |(rate, _)| *rate);
+    settle(args, broker_args, &orders, &inventory).await;
     let at_500 =
         measure(args, &load_args(args, "place-order-500", Some(500.0), None), broker_args, &orders, &inventory).await?;
     println!(
@@ -370,8 +391,9 @@ pub async fn bench(
         ms(&at_500.place, 0.99),
         at_500.errors
     );
-    let place =
-        measure(args, &load_args(args, "place-order", None, Some(32)), broker_args, &orders, &inventory).await?;
+    let place = measure(args, &load_args(args, "place-order", None, Some(32)), broker_args, &orders, &inventory).await;
+    settle(args, broker_args, &orders, &inventory).await;
+    let place = place?;
     let place_rate = place.throughput(Duration::from_secs(step));
     let order_id = orders
         .clone()

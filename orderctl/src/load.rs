@@ -153,9 +153,23 @@ async fn stock(inventory: &mut InventoryServiceClient<Authorized>, sku: &str, or
 }
 
 /// Reads Shipped events from now on: (order id, when it shipped).
-fn follow_shipped(broker: &Broker) -> anyhow::Result<mpsc::UnboundedReceiver<(String, SystemTime)>> {
-    let reader = Reader::new(&broker.brokers, &[broker.topics().name(Topic::Shipping)], false)
-        .with_context(|| format!("cannot read the shipping topic from {}", broker.brokers))?;
+async fn follow_shipped(broker: &Broker) -> anyhow::Result<mpsc::UnboundedReceiver<(String, SystemTime)>> {
+    let topics = [broker.topics().name(Topic::Shipping)];
+    // A busy broker may be slow to answer the metadata request: try a few times.
+    let mut attempt = 0;
+    let reader = loop {
+        match Reader::new(&broker.brokers, &topics, false) {
+            Ok(reader) => break reader,
+            Err(error) if attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "shipping topic not readable yet");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read the shipping topic from {}", broker.brokers));
+            }
+        }
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok(read) = reader.next().await {
@@ -183,7 +197,7 @@ pub async fn run(
         None => (args.rate.unwrap_or(100.0) * args.duration.as_secs_f64()).ceil() as u64 + 1,
     });
     stock(&mut inventory, &args.sku, expected).await?;
-    let mut shipped_events = follow_shipped(broker)?;
+    let mut shipped_events = follow_shipped(broker).await?;
     // Let the reader take its partitions before the first order can ship.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
