@@ -79,16 +79,14 @@ fn sample_comm(comm: &str) -> f64 {
         .sum()
 }
 
-/// Runs `work` while watching the processes; prints CPU % (of one core) and RSS per process.
-async fn watched<T>(args: &BenchArgs, elapsed: impl FnOnce(&T) -> Duration, work: impl Future<Output = T>) -> T {
+/// Runs `work` while watching the processes; prints CPU % (of one core, over the wall time
+/// of `work`) and RSS per process.
+async fn watched<T>(args: &BenchArgs, work: impl Future<Output = T>) -> T {
     let before: Vec<_> = args.pids.iter().map(|(_, pid)| sample(*pid)).collect();
     let before_comms: Vec<f64> = args.comms.iter().map(|c| sample_comm(c)).collect();
+    let started = Instant::now();
     let result = work.await;
-    let elapsed = elapsed(&result);
-    if elapsed.is_zero() {
-        return result; // the step failed: nothing to show
-    }
-    let seconds = elapsed.as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64().max(0.001);
     let mut usage: Vec<String> = args
         .pids
         .iter()
@@ -298,12 +296,9 @@ async fn measure(
     orders: &OrderServiceClient<Authorized>,
     inventory: &InventoryServiceClient<Authorized>,
 ) -> anyhow::Result<load::Measured> {
-    watched(
-        args,
-        |m: &anyhow::Result<load::Measured>| m.as_ref().map_or(Duration::ZERO, |m| m.elapsed),
-        load::run(load, broker, orders.clone(), inventory.clone()),
-    )
-    .await
+    let measured = watched(args, load::run(load, broker, orders.clone(), inventory.clone())).await?;
+    load::write_report(load, &measured)?;
+    Ok(measured)
 }
 
 fn load_args(args: &BenchArgs, name: &str, rate: Option<f64>, concurrency: Option<usize>) -> LoadArgs {

@@ -444,6 +444,14 @@ pub async fn load(
     );
     println!("{}", summary("PlaceOrder", &measured.place));
     println!("{}", summary("placed -> shipped", &measured.to_ship));
+    write_report(args, &measured)?;
+    println!("report: {}, chart: {}", args.report.display(), args.svg.display());
+    Ok(())
+}
+
+/// Writes the JSON report and the chart of a run.
+pub fn write_report(args: &LoadArgs, measured: &Measured) -> anyhow::Result<()> {
+    let placing = args.duration.min(measured.elapsed);
     let report = json!({
         "mode": match args.concurrency { Some(c) => json!({"concurrency": c}), None => json!({"rate_per_s": args.rate.unwrap_or(100.0)}) },
         "duration_s": args.duration.as_secs_f64(),
@@ -461,7 +469,6 @@ pub async fn load(
     std::fs::write(&args.report, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", args.report.display()))?;
     chart(&args.svg, &measured.timeline).with_context(|| format!("drawing {}", args.svg.display()))?;
-    println!("report: {}, chart: {}", args.report.display(), args.svg.display());
     Ok(())
 }
 
