@@ -177,4 +177,17 @@ mod tests {
         assert_eq!(decide_delivery(ShipmentStatus::Shipped), Delivery::Deliver);
         assert_eq!(decide_delivery(ShipmentStatus::Delivered), Delivery::AlreadyDelivered);
     }
+
+    proptest::proptest! {
+        /// A typed tracking number is accepted or refused with the field named, never a panic;
+        /// every number this service issues is accepted.
+        #[test]
+        fn any_typed_tracking_number_is_checked_without_panicking(typed in ".{0,40}", serial in proptest::num::u64::ANY) {
+            if let Err(error) = tracking_number_field("tracking_number", &typed) {
+                proptest::prop_assert_eq!(error.field, "tracking_number");
+            }
+            let issued = tracking_number("DP", serial);
+            proptest::prop_assert!(tracking_number_field("tracking_number", &issued).is_ok(), "{}", issued);
+        }
+    }
 }

@@ -187,4 +187,34 @@ mod tests {
             assert!(!looks_like_email(bad), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a caller sends, validation answers with an order or a named field; it never
+        /// panics, and what it accepts is within the documented limits.
+        #[test]
+        fn any_request_is_placed_or_refused_with_a_field(
+            id in ".{0,80}", name in ".{0,250}", email in ".{0,80}",
+            lines in proptest::collection::vec((".{0,70}", proptest::num::i32::ANY), 0..120),
+            line1 in ".{0,210}", city in ".{0,40}", postal in ".{0,20}", country in ".{0,4}",
+            payment in ".{0,210}", level in proptest::num::i32::ANY,
+        ) {
+            let request = PlaceOrderRequest {
+                idempotency_key: String::new(),
+                customer: Some(Customer { id, name: name.clone(), email }),
+                lines: lines.into_iter().map(|(sku, quantity)| OrderLine { sku, quantity }).collect(),
+                shipping_address: Some(Address {
+                    name, line1, line2: String::new(), city, postal_code: postal, country,
+                }),
+                payment_reference: payment,
+                service_level: level,
+            };
+            match decide(&request) {
+                Ok(placed) => {
+                    proptest::prop_assert!(!placed.lines.is_empty() && placed.lines.len() <= 100);
+                    proptest::prop_assert!(placed.lines.iter().all(|l| (1..=1000).contains(&l.quantity)));
+                }
+                Err(error) => proptest::prop_assert!(!error.field.is_empty()),
+            }
+        }
+    }
 }
