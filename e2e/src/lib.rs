@@ -16,6 +16,7 @@ use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClien
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -31,6 +32,7 @@ pub struct Stack {
     /// order-service's database.
     pub order_database: String,
     shutdown: CancellationToken,
+    services: TaskTracker,
 }
 
 impl Drop for Stack {
@@ -39,9 +41,9 @@ impl Drop for Stack {
     }
 }
 
-async fn start<W: Wiring>(app: App<W>, addr: SocketAddr, shutdown: &CancellationToken) -> Channel {
+async fn start<W: Wiring>(app: App<W>, addr: SocketAddr, shutdown: &CancellationToken, tasks: &TaskTracker) -> Channel {
     let token = shutdown.clone();
-    tokio::spawn(async move { app.run_until_stopped(token).await.expect("service stopped with an error") });
+    tasks.spawn(async move { app.run_until_stopped(token).await.expect("service stopped with an error") });
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
 }
 
@@ -92,17 +94,31 @@ impl Stack {
         let shipping = shipping_service::App::build(config(shipping_service::SERVICE, &namespace).await).await.unwrap();
         let (order_addr, inventory_addr) = (order.local_addr(), inventory.local_addr());
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
-        let order_channel = start(order, order_addr, &shutdown).await;
+        let services = TaskTracker::new();
+        let order_channel = start(order, order_addr, &shutdown, &services).await;
         Self {
             orders: OrderServiceClient::new(admin(order_channel.clone())),
-            inventory: InventoryServiceClient::new(admin(start(inventory, inventory_addr, &shutdown).await)),
-            fulfillment: FulfillmentServiceClient::new(admin(start(fulfillment, fulfillment_addr, &shutdown).await)),
-            shipping: ShippingServiceClient::new(admin(start(shipping, shipping_addr, &shutdown).await)),
+            inventory: InventoryServiceClient::new(admin(start(inventory, inventory_addr, &shutdown, &services).await)),
+            fulfillment: FulfillmentServiceClient::new(admin(
+                start(fulfillment, fulfillment_addr, &shutdown, &services).await,
+            )),
+            shipping: ShippingServiceClient::new(admin(start(shipping, shipping_addr, &shutdown, &services).await)),
             order_channel,
             namespace,
             order_database,
             shutdown,
+            services,
         }
+    }
+
+    /// Stops the four services as a SIGTERM would and waits until all have returned; how long
+    /// that took.
+    pub async fn stop(&self) -> Duration {
+        let started = std::time::Instant::now();
+        self.shutdown.cancel();
+        self.services.close();
+        self.services.wait().await;
+        started.elapsed()
     }
 
     pub async fn stock_product(&mut self, sku: &str, bin: &str, grams: u32, quantity: i64) {

@@ -353,3 +353,17 @@ async fn with_a_step_delay_each_automatic_step_waits_its_turn() {
     };
     assert!(at(4) - at(2) >= delay * 2, "Picked → Sorted → Packed each waited the delay");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_every_service_finishes_its_work_and_stops_within_five_seconds() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 100).await;
+    for _ in 0..20 {
+        stack.orders.place_order(order_request("c-stop", &[("MUG", 1)])).await.unwrap();
+    }
+    // Stop while those orders are still moving through the pipeline.
+    let took = stack.stop().await;
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    let refused = stack.orders.place_order(order_request("c-stop", &[("MUG", 1)])).await;
+    assert!(refused.is_err(), "a stopped service takes no new work");
+}
