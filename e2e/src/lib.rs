@@ -31,6 +31,8 @@ pub struct Stack {
     pub namespace: String,
     /// order-service's database.
     pub order_database: String,
+    /// Every service's database: (service, URL).
+    pub databases: Vec<(&'static str, String)>,
     shutdown: CancellationToken,
     services: TaskTracker,
 }
@@ -82,16 +84,20 @@ impl Stack {
         let mut order_config = config(order_service::SERVICE, &namespace).await;
         order_config.metrics_addr = metrics;
         let order_database = order_config.database_url.clone();
-        let order = order_service::App::build(order_config).await.unwrap();
-        let inventory =
-            inventory_service::App::build(config(inventory_service::SERVICE, &namespace).await).await.unwrap();
+        let inventory_config = config(inventory_service::SERVICE, &namespace).await;
         let fulfillment_config = config(fulfillment_service::SERVICE, &namespace).await;
+        let shipping_config = config(shipping_service::SERVICE, &namespace).await;
+        let databases = [&order_config, &inventory_config, &fulfillment_config, &shipping_config]
+            .map(|c| (c.service, c.database_url.clone()))
+            .to_vec();
+        let order = order_service::App::build(order_config).await.unwrap();
+        let inventory = inventory_service::App::build(inventory_config).await.unwrap();
         let fulfillment = match fulfillment {
             Some(wiring) => fulfillment_service::App::build_with(fulfillment_config, wiring).await,
             None => fulfillment_service::App::build(fulfillment_config).await,
         }
         .unwrap();
-        let shipping = shipping_service::App::build(config(shipping_service::SERVICE, &namespace).await).await.unwrap();
+        let shipping = shipping_service::App::build(shipping_config).await.unwrap();
         let (order_addr, inventory_addr) = (order.local_addr(), inventory.local_addr());
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
         let services = TaskTracker::new();
@@ -106,6 +112,7 @@ impl Stack {
             order_channel,
             namespace,
             order_database,
+            databases,
             shutdown,
             services,
         }

@@ -367,3 +367,84 @@ async fn on_shutdown_every_service_finishes_its_work_and_stops_within_five_secon
     let refused = stack.orders.place_order(order_request("c-stop", &[("MUG", 1)])).await;
     assert!(refused.is_err(), "a stopped service takes no new work");
 }
+
+/// A checksum of every table a service keeps (not its inbox, offsets or outbox), leaving out
+/// rows that mention any of `except`.
+async fn projection_checksum(url: &str, except: &[&str]) -> String {
+    let pool = orderflow_kit::db::pool(url, 1).unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' \
+         AND tablename NOT IN ('inbox', 'consumer_offsets', 'outbox', '_sqlx_migrations') ORDER BY tablename",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut sums = Vec::new();
+    for table in tables {
+        let sum: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) FROM {table} t \
+             WHERE NOT (t::text LIKE ANY (SELECT '%' || x || '%' FROM unnest($1::text[]) x))"
+        ))
+        .bind(except)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sums.push(format!("{table}={}", sum.unwrap_or_default()));
+    }
+    sums.join(" ")
+}
+
+/// Waits until the SKU's shipped units are off the shelf: `on_hand` left, nothing reserved.
+async fn committed(stack: &Stack, sku: &str, on_hand: i64) {
+    let inventory = stack.inventory.clone();
+    testing::wait_until(&format!("{sku} shipped stock is committed"), Duration::from_secs(30), || {
+        let mut inventory = inventory.clone();
+        async move {
+            let stock = inventory.get_stock(GetStockRequest { sku: sku.into() }).await.ok()?.into_inner();
+            (stock.on_hand == on_hand && stock.reserved == 0).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_every_topic_from_the_start_changes_no_projection() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 100).await;
+    stack.stock_product("TRIGGER", "Z-01", 100, 10).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(stack.orders.place_order(order_request("c-replay", &[("MUG", 1)])).await.unwrap());
+    }
+    for order in &ids {
+        stack.wait_for_status(&order.get_ref().order.as_ref().unwrap().order_id, OrderStatus::Shipped).await;
+    }
+    committed(&stack, "MUG", 90).await;
+    let mut before = Vec::new();
+    for (_, url) in &stack.databases {
+        before.push(projection_checksum(url, &["TRIGGER"]).await);
+    }
+
+    // Every consumer back to offset 0: the next message makes it seek there and read it all again.
+    for (_, url) in &stack.databases {
+        let pool = orderflow_kit::db::pool(url, 1).unwrap();
+        sqlx::query("UPDATE consumer_offsets SET next_offset = 0").execute(&pool).await.unwrap();
+    }
+    let trigger = stack.orders.place_order(order_request("c-replay", &[("TRIGGER", 1)])).await.unwrap();
+    let trigger_id = trigger.into_inner().order.unwrap().order_id;
+    stack.wait_for_status(&trigger_id, OrderStatus::Shipped).await;
+    committed(&stack, "TRIGGER", 9).await;
+
+    for ((service, url), before) in stack.databases.iter().zip(before) {
+        let after = projection_checksum(url, &["TRIGGER", &trigger_id]).await;
+        assert_eq!(after, before, "{service}: a full replay changed its tables");
+    }
+    for (service, url) in &stack.databases {
+        let pool = orderflow_kit::db::pool(url, 1).unwrap();
+        let reread: i64 = sqlx::query_scalar("SELECT count(*) FROM consumer_offsets WHERE next_offset > 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(reread > 0, "{service}: the partitions the new order touched were read again from the start");
+    }
+}

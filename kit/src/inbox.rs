@@ -206,13 +206,33 @@ impl<H: EventHandler> InboxConsumer<H> {
             self.seeking.clear();
         }
         match self.apply(&batch).await {
+            Ok(applied) if applied.fenced => {
+                // Another instance (or an operator) moved the offsets: read from there.
+                self.rewind(&batch);
+                Ok(applied)
+            }
             Ok(applied) => Ok(applied),
             Err(error) => {
                 // Nothing was committed: forget cached offsets and read the batch again.
                 self.positions.clear();
                 self.seeking.clear();
+                self.rewind(&batch);
                 Err(error)
             }
+        }
+    }
+
+    /// Seeks every partition of an uncommitted batch back to its first message, so the batch
+    /// is read again at once (the stored offsets decide from there on), instead of waiting for
+    /// a later message that may never come.
+    fn rewind(&mut self, batch: &[OwnedMessage]) {
+        let mut first: BTreeMap<Partition, i64> = BTreeMap::new();
+        for message in batch {
+            first.entry((message.topic().to_owned(), message.partition())).or_insert(message.offset());
+        }
+        for (partition, offset) in first {
+            self.seeking.remove(&partition);
+            self.seek(&partition, offset);
         }
     }
 
