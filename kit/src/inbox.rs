@@ -28,7 +28,9 @@ use tracing::Instrument;
 /// Why one event could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Transient (database unreachable, serialisation failure): the batch is retried.
+    /// A database error. Transient ones (database unreachable, serialisation failure) retry
+    /// the batch until they pass; any other is tried [`MAX_ATTEMPTS`] times, then the event
+    /// goes to the dead-letter topic and the partition moves on.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// The event can never be applied as it is: it goes to the dead-letter topic.
@@ -105,6 +107,29 @@ pub struct InboxConsumer<H> {
     positions: HashMap<Partition, Option<i64>>,
     /// Partitions with a seek in flight, and its target.
     seeking: HashMap<Partition, i64>,
+    /// Messages whose handler failed with a non-transient database error, and how often.
+    failures: HashMap<(Partition, i64), u32>,
+}
+
+/// How often a message whose handler keeps failing (not a dependency being down) is tried,
+/// with the consumer's back-off in between, before it goes to the dead-letter topic.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Whether a database error says "try again later" (connection lost, server shutting down,
+/// serialisation failure, deadlock, out of resources) rather than "this event cannot apply".
+fn transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class)))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
 }
 
 impl<H> std::fmt::Debug for InboxConsumer<H> {
@@ -161,6 +186,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             handler,
             positions: HashMap::new(),
             seeking: HashMap::new(),
+            failures: HashMap::new(),
         })
     }
 
@@ -279,7 +305,7 @@ impl<H: EventHandler> InboxConsumer<H> {
     /// Applies one message in a savepoint: skipped if its event id is in the inbox, moved to the
     /// dead-letter topic (through the outbox, in the same transaction) if it cannot be applied.
     async fn apply_one(
-        &self,
+        &mut self,
         conn: &mut PgConnection,
         message: &OwnedMessage,
         outcome: &mut Applied,
@@ -337,7 +363,24 @@ impl<H: EventHandler> InboxConsumer<H> {
                 metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
                 Ok(())
             }
-            Err(HandlerError::Database(error)) => Err(error.into()),
+            Err(HandlerError::Database(error)) if transient(&error) => Err(error.into()),
+            Err(HandlerError::Database(error)) => {
+                savepoint.rollback().await?;
+                let key = ((message.topic().to_owned(), message.partition()), message.offset());
+                let attempts = self.failures.entry(key.clone()).or_default();
+                *attempts += 1;
+                if *attempts < MAX_ATTEMPTS {
+                    span.in_scope(|| tracing::warn!(%error, attempt = *attempts, "event failed to apply; retrying"));
+                    return Err(error.into());
+                }
+                self.failures.remove(&key);
+                let reason = format!("failed to apply {MAX_ATTEMPTS} times: {error}");
+                span.in_scope(|| tracing::error!(%reason, "event dead-lettered"));
+                self.dead_letter(conn, message, &reason).await?;
+                outcome.dead_lettered += 1;
+                metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
+                Ok(())
+            }
         }
     }
 

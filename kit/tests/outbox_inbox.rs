@@ -4,7 +4,7 @@
 //! malformed message goes to the dead-letter topic and the partition keeps flowing.
 
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
-use orderflow_kit::inbox::{Applied, ConsumerSettings, EventHandler, HandlerError, InboxConsumer};
+use orderflow_kit::inbox::{ConsumerSettings, EventHandler, HandlerError, InboxConsumer};
 use orderflow_kit::outbox::{self, Relay};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::{db, testing, topics};
@@ -25,6 +25,10 @@ impl EventHandler for Recorder {
         let Some(Payload::Sorted(sorted)) = &event.payload else {
             return Err(HandlerError::Rejected("not Sorted".into()));
         };
+        if sorted.tote_id == "explode" {
+            // A handler bug: fails the same way however often it is tried.
+            sqlx::query("SELECT 1 / 0").execute(&mut *conn).await?;
+        }
         sqlx::query("INSERT INTO applied (tote_id) VALUES ($1)").bind(&sorted.tote_id).execute(conn).await?;
         Ok(())
     }
@@ -71,11 +75,24 @@ fn consumer(pool: &PgPool, topic: &str, dlq: &str, group: &str) -> InboxConsumer
 }
 
 /// Consumes until `done` holds for the running total.
-async fn consume_until(consumer: &mut InboxConsumer<Recorder>, done: impl Fn(&Applied) -> bool) -> Applied {
-    let mut total = Applied::default();
+/// What consuming did so far, and how many batches failed (and were read again).
+#[derive(Debug, Default)]
+struct Total {
+    applied: usize,
+    duplicates: usize,
+    dead_lettered: usize,
+    skipped: usize,
+    failed_batches: usize,
+}
+
+async fn consume_until(consumer: &mut InboxConsumer<Recorder>, done: impl Fn(&Total) -> bool) -> Total {
+    let mut total = Total::default();
     let finished = tokio::time::timeout(Duration::from_secs(30), async {
         while !done(&total) {
-            let batch = consumer.consume_next_batch().await.unwrap();
+            let Ok(batch) = consumer.consume_next_batch().await else {
+                total.failed_batches += 1;
+                continue;
+            };
             total.applied += batch.applied;
             total.duplicates += batch.duplicates;
             total.dead_lettered += batch.dead_lettered;
@@ -152,4 +169,23 @@ async fn poison_messages_are_dead_lettered_and_the_partition_keeps_flowing() {
     assert!(dead[0].1.0["dlq.error"].starts_with("not a protobuf EventEnvelope"), "{:?}", dead[0].1.0);
     assert_eq!(dead[1].1.0["dlq.error"], "not Sorted");
     assert_eq!(publish_all(&pool, &relay).await, 2, "dead letters are published to the DLQ topic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_keeps_failing_is_tried_a_bounded_number_of_times_then_dead_lettered() {
+    let (pool, topic, dlq) = setup().await;
+    let relay = Relay::new(pool.clone(), &testing::brokers(), 100, Duration::ZERO).unwrap();
+    enqueue(&pool, &topic, &[&event("before"), &event("explode"), &event("after")]).await;
+    assert_eq!(publish_all(&pool, &relay).await, 3);
+
+    let mut consumer = consumer(&pool, &topic, &dlq, &format!("{topic}.group"));
+    let total = consume_until(&mut consumer, |t| t.applied + t.dead_lettered == 3).await;
+    assert_eq!((total.applied, total.dead_lettered), (2, 1));
+    assert_eq!(total.failed_batches, usize::try_from(orderflow_kit::inbox::MAX_ATTEMPTS).unwrap() - 1);
+    assert_eq!(applied_totes(&pool).await, ["before", "after"], "the partition moved on, in order");
+    let headers: sqlx::types::Json<BTreeMap<String, String>> =
+        sqlx::query_scalar("SELECT headers FROM outbox WHERE topic = $1").bind(&dlq).fetch_one(&pool).await.unwrap();
+    assert!(headers.0["dlq.error"].contains("failed to apply 5 times"), "{:?}", headers.0);
+    assert!(headers.0["dlq.error"].contains("division by zero"), "{:?}", headers.0);
+    assert_eq!(headers.0["dlq.source.topic"], topic);
 }
