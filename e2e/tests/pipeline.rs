@@ -448,3 +448,36 @@ async fn replaying_every_topic_from_the_start_changes_no_projection() {
         assert!(reread > 0, "{service}: the partitions the new order touched were read again from the start");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_from_outside_lands_in_the_dead_letter_topic_while_orders_flow() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    let topics = orderflow_kit::topics::Topics::new(&stack.namespace);
+    let orders_topic = topics.name(orderflow_kit::topics::Topic::Orders);
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", testing::brokers()).create().unwrap();
+    producer
+        .send(FutureRecord::to(&orders_topic).key("poison").payload(b"\x00 not an event"), Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let placed = stack.orders.place_order(order_request("c-poison", &[("MUG", 1)])).await.unwrap();
+    stack.wait_for_status(&placed.into_inner().order.unwrap().order_id, OrderStatus::Shipped).await;
+
+    // Every consumer of the orders topic dead-letters it, with where it came from and why.
+    for service in [inventory_service::SERVICE, fulfillment_service::SERVICE, shipping_service::SERVICE] {
+        let dead_letters = [topics.dead_letter(service)];
+        let dead =
+            testing::wait_until(&format!("{service} dead-letters the poison"), Duration::from_secs(30), || async {
+                let read = orderflow_kit::events::read_to_end(&testing::brokers(), &dead_letters).await.ok()?;
+                read.into_iter().next()
+            })
+            .await;
+        assert_eq!(dead.headers["dlq.source.topic"], orders_topic, "{service}");
+        assert!(dead.headers["dlq.error"].starts_with("not a protobuf EventEnvelope"), "{service}: {:?}", dead.headers);
+        assert!(dead.headers.contains_key("dlq.source.offset"), "{service}");
+        assert!(dead.envelope.is_err());
+    }
+}

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 pub use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub struct Read {
     pub offset: i64,
     /// The raw value, for tools that render it themselves.
     pub payload: Vec<u8>,
+    /// The Kafka headers (event type, trace context; `dlq.*` on a dead letter).
+    pub headers: BTreeMap<String, String>,
     pub envelope: Result<EventEnvelope, String>,
 }
 
@@ -75,12 +77,22 @@ impl Reader {
     pub async fn next(&self) -> Result<Read, KafkaError> {
         let message = self.consumer.stream().next().await.unwrap_or(Err(KafkaError::NoMessageReceived))?;
         let payload = message.payload().unwrap_or_default().to_vec();
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let envelope = envelope::decode(Some(&payload)).map(|d| d.envelope).map_err(|e| e.to_string());
         Ok(Read {
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),
             payload,
+            headers,
             envelope,
         })
     }

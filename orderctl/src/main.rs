@@ -76,12 +76,25 @@ enum Command {
     Events(EventsCommand),
     /// Each service's consumer lag, outbox and dead letters, from its database and the broker.
     Lag(ops::LagArgs),
+    /// The dead-letter topics (KAFKA_BROKERS, TOPIC_NAMESPACE); no token needed.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Rebuild a service's projection from the topics while it runs, and swap it in.
     Rebuild(ops::RebuildArgs),
     /// Drive the running stack with orders at a fixed rate or concurrency and measure it.
     Load(load::LoadArgs),
     /// Raw limits and the pipeline side by side (run through scripts/bench.sh).
     Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Every dead letter (or one service's): why, where from, and the event.
+    List {
+        /// Only this service's dead letters, e.g. inventory-service.
+        #[arg(long)]
+        service: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Events(EventsCommand::Tail(args)) => ops::tail(&cli.broker, &args).await?,
         Command::Lag(args) => ops::lag(&cli.broker, &args).await?,
+        Command::Dlq(DlqCommand::List { service }) => ops::dlq_list(&cli.broker, service.as_deref()).await?,
         Command::Rebuild(args) => ops::rebuild(&cli.broker, &args).await?,
         Command::Order(OrderCommand::Trace { order_id }) => ops::trace(&cli.broker, &order_id).await?,
         Command::Product(command) => {

@@ -291,3 +291,35 @@ pub async fn rebuild(broker: &Broker, args: &RebuildArgs) -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// The services, as their dead-letter topics name them.
+const SERVICES: [&str; 4] = ["order-service", "inventory-service", "fulfillment-service", "shipping-service"];
+
+/// `orderctl dlq list`: every dead letter of every service (or one), as JSON lines: the
+/// service, where it came from, why, and the event where it decodes.
+pub async fn dlq_list(broker: &Broker, service: Option<&str>) -> anyhow::Result<()> {
+    let services: Vec<&str> = SERVICES.iter().copied().filter(|s| service.is_none_or(|wanted| wanted == *s)).collect();
+    anyhow::ensure!(
+        !services.is_empty(),
+        "unknown service {:?}; one of {}",
+        service.unwrap_or_default(),
+        SERVICES.join(", ")
+    );
+    let topics: Vec<String> = services.iter().map(|s| broker.topics().dead_letter(s)).collect();
+    let render = Render::new()?;
+    let mut out = std::io::stdout();
+    for read in events::read_to_end(&broker.brokers, &topics).await? {
+        let service =
+            services.iter().find(|s| broker.topics().dead_letter(s) == read.topic).copied().unwrap_or_default();
+        let dead: serde_json::Map<String, Value> = read
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("dlq.")?.replace('.', "_"), Value::from(v.clone()))))
+            .collect();
+        let line = merge(json!({ "service": service, "dead_letter": dead }), render.json(&read));
+        if writeln!(out, "{line}").is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
