@@ -15,6 +15,8 @@ use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PlaceOrder
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
@@ -33,6 +35,8 @@ pub struct Stack {
     pub order_database: String,
     /// Every service's database: (service, URL).
     pub databases: Vec<(&'static str, String)>,
+    /// order-service's link to its database, when started with one.
+    pub order_database_link: Option<Link>,
     shutdown: CancellationToken,
     services: TaskTracker,
 }
@@ -62,27 +66,100 @@ async fn config(service: &'static str, namespace: &str) -> Config {
     testing::config(service, testing::fresh_database().await, namespace)
 }
 
+/// A TCP link a test can cut and restore: it takes a dependency away from one service.
+pub struct Link {
+    pub addr: SocketAddr,
+    open: watch::Sender<bool>,
+}
+
+impl Link {
+    /// Forwards connections on a free port to `target` while open.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (open, watching) = watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut open = watching.clone();
+                if !*open.borrow() {
+                    continue; // refused: dropped at once
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = open.wait_for(|open| !*open) => {} // cut: both ends dropped
+                    }
+                });
+            }
+        });
+        Self { addr, open }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+fn through(url: &str, addr: SocketAddr) -> String {
+    let (scheme_user, rest) = url.split_once('@').expect("a database URL with user@host");
+    let (_, path) = rest.split_once('/').expect("a database URL with a database");
+    format!("{scheme_user}@{addr}/{path}")
+}
+
+fn host_of(url: &str) -> SocketAddr {
+    let rest = url.split_once('@').expect("user@host").1;
+    rest.split_once('/').expect("/database").0.parse().expect("host:port as an IP address")
+}
+
+/// How a test wants the stack.
+#[derive(Default)]
+struct Options {
+    fulfillment: Option<fulfillment_service::Fulfillment>,
+    metrics: Option<SocketAddr>,
+    order_database_link: bool,
+}
+
 impl Stack {
     pub async fn start() -> Self {
-        Self::start_with(None, None).await
+        Self::start_with(Options::default()).await
     }
 
     /// With fulfillment's own settings given (manual mode, a step delay).
     pub async fn start_with_fulfillment(fulfillment: fulfillment_service::Fulfillment) -> Self {
-        Self::start_with(Some(fulfillment), None).await
+        Self::start_with(Options { fulfillment: Some(fulfillment), ..Options::default() }).await
     }
 
     /// With Prometheus metrics served on `addr` (one exporter per process: the services share it).
     pub async fn start_with_metrics(addr: SocketAddr) -> Self {
-        Self::start_with(None, Some(addr)).await
+        Self::start_with(Options { metrics: Some(addr), ..Options::default() }).await
     }
 
-    async fn start_with(fulfillment: Option<fulfillment_service::Fulfillment>, metrics: Option<SocketAddr>) -> Self {
+    /// With order-service reaching its database through a [`Link`] the test can cut.
+    pub async fn start_with_order_database_link() -> Self {
+        Self::start_with(Options { order_database_link: true, ..Options::default() }).await
+    }
+
+    async fn start_with(options: Options) -> Self {
+        let Options { fulfillment, metrics, order_database_link } = options;
         orderflow_kit::telemetry::init("e2e");
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
         let mut order_config = config(order_service::SERVICE, &namespace).await;
         order_config.metrics_addr = metrics;
+        let link = match order_database_link {
+            true => Some(Link::start(host_of(&order_config.database_url)).await),
+            false => None,
+        };
+        if let Some(link) = &link {
+            order_config.database_url = through(&order_config.database_url, link.addr);
+        }
         let order_database = order_config.database_url.clone();
         let inventory_config = config(inventory_service::SERVICE, &namespace).await;
         let fulfillment_config = config(fulfillment_service::SERVICE, &namespace).await;
@@ -113,6 +190,7 @@ impl Stack {
             namespace,
             order_database,
             databases,
+            order_database_link: link,
             shutdown,
             services,
         }

@@ -481,3 +481,40 @@ async fn a_poison_message_from_outside_lands_in_the_dead_letter_topic_while_orde
         assert!(dead.envelope.is_err());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_database_a_service_reports_not_serving_answers_unavailable_and_recovers_by_itself() {
+    let mut stack = Stack::start_with_order_database_link().await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    let first = stack.orders.place_order(order_request("c-down", &[("MUG", 1)])).await.unwrap().into_inner();
+    let first = first.order.unwrap().order_id;
+    stack.wait_for_status(&first, OrderStatus::Shipped).await;
+    let health = HealthClient::new(stack.order_channel.clone());
+    let serving = |expected: ServingStatus| {
+        let health = health.clone();
+        async move {
+            testing::wait_until(&format!("order-service reports {expected:?}"), Duration::from_secs(20), || {
+                let mut health = health.clone();
+                async move {
+                    let status = health.check(HealthCheckRequest { service: String::new() }).await.ok()?;
+                    (status.into_inner().status == expected as i32).then_some(())
+                }
+            })
+            .await;
+        }
+    };
+
+    let link = stack.order_database_link.as_ref().unwrap();
+    link.cut();
+    serving(ServingStatus::NotServing).await;
+    let down = stack.orders.get_order(GetOrderRequest { order_id: first.clone() }).await.unwrap_err();
+    assert_eq!(down.code(), Code::Unavailable, "{}", down.message());
+    assert!(!down.message().contains("SQL") && !down.message().contains("os error"), "{}", down.message());
+
+    link.restore();
+    serving(ServingStatus::Serving).await;
+    let order = stack.orders.get_order(GetOrderRequest { order_id: first }).await.unwrap().into_inner().order.unwrap();
+    assert_eq!(order.status, OrderStatus::Shipped as i32);
+    let second = stack.orders.place_order(order_request("c-down", &[("MUG", 1)])).await.unwrap().into_inner();
+    stack.wait_for_status(&second.order.unwrap().order_id, OrderStatus::Shipped).await;
+}
