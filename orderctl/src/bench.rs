@@ -126,8 +126,7 @@ async fn hops(broker: &Broker, since: chrono::DateTime<chrono::Utc>) -> anyhow::
         }
         let took = (at - orderflow_kit::envelope::occurred_at(cause)).num_microseconds().unwrap_or(0).max(1);
         let hop = format!("{} -> {}", cause.event_type, event.event_type);
-        let histogram =
-            per_hop.entry(hop).or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"));
+        let histogram = per_hop.entry(hop).or_insert_with(load::histogram);
         let _ = histogram.record(u64::try_from(took).unwrap_or(1));
     }
     Ok(per_hop.into_iter().map(|(hop, h)| (hop, ms(&h, 0.5), ms(&h, 0.99))).collect())
@@ -158,7 +157,7 @@ async fn broker(
     warm.await.map_err(|(e, _)| e)?;
     tokio::time::timeout(Duration::from_secs(30), consumer.stream().next()).await?.context("no warm-up message")??;
 
-    let mut hop = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut hop = load::histogram();
     for i in 0..200 {
         let started = Instant::now();
         let key = format!("k{i}");
@@ -167,7 +166,7 @@ async fn broker(
             .await
             .map_err(|(e, _)| e)?;
         tokio::time::timeout(Duration::from_secs(10), consumer.stream().next()).await?.context("lost a message")??;
-        let _ = hop.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+        let _ = hop.record(load::micros(started.elapsed()).max(1));
     }
 
     let started = Instant::now();
@@ -204,22 +203,15 @@ async fn database(url: &str, connections: u32, seconds: u64) -> anyhow::Result<f
     let pool = orderflow_kit::db::pool(url, connections)?;
     sqlx::query("DROP TABLE IF EXISTS bench").execute(&pool).await?;
     sqlx::query("CREATE TABLE bench (id bigserial PRIMARY KEY, payload bytea NOT NULL)").execute(&pool).await?;
-    let end = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let workers = (0..connections).map(|_| {
-        let pool = pool.clone();
+    let payload = vec![0u8; 400];
+    let rate = closed_loop(usize::try_from(connections)?, seconds, || {
+        let (pool, payload) = (pool.clone(), payload.clone());
         async move {
-            let mut commits = 0u64;
-            let payload = vec![0u8; 400];
-            while Instant::now() < end {
-                sqlx::query("INSERT INTO bench (payload) VALUES ($1)").bind(&payload).execute(&pool).await?;
-                commits += 1;
-            }
-            anyhow::Ok(commits)
+            sqlx::query("INSERT INTO bench (payload) VALUES ($1)").bind(payload).execute(&pool).await?;
+            Ok(())
         }
-    });
-    let commits: u64 = join_all(workers).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?.iter().sum();
-    let rate = per_second(commits, started.elapsed());
+    })
+    .await?;
     sqlx::query("DROP TABLE bench").execute(&pool).await?;
     Ok(rate)
 }
@@ -235,40 +227,50 @@ async fn bare_grpc(seconds: u64) -> anyhow::Result<f64> {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect().await?;
-    let end = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let workers = (0..32).map(|_| {
-        let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let rate = closed_loop(32, seconds, || {
+        let mut client = client.clone();
         async move {
-            let mut calls = 0u64;
-            while Instant::now() < end {
-                client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await?;
-                calls += 1;
-            }
-            anyhow::Ok(calls)
+            client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await?;
+            Ok(())
         }
-    });
-    let calls: u64 = join_all(workers).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?.iter().sum();
+    })
+    .await;
     server.abort();
-    Ok(per_second(calls, started.elapsed()))
+    rate
 }
 
 /// GetOrder, 32 calls in flight, for `seconds`.
 async fn get_order_rate(orders: &OrderServiceClient<Authorized>, order_id: &str, seconds: u64) -> anyhow::Result<f64> {
-    let end = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let workers = (0..32).map(|_| {
+    closed_loop(32, seconds, || {
         let mut orders = orders.clone();
         async move {
-            let mut calls = 0u64;
-            while Instant::now() < end {
-                orders.get_order(GetOrderRequest { order_id: order_id.to_owned() }).await?;
-                calls += 1;
-            }
-            anyhow::Ok(calls)
+            orders.get_order(GetOrderRequest { order_id: order_id.to_owned() }).await?;
+            Ok(())
         }
+    })
+    .await
+}
+
+/// Calls per second that `workers` loops make for `seconds`, each awaiting its call before
+/// making the next.
+async fn closed_loop<F, Fut>(workers: usize, seconds: u64, call: F) -> anyhow::Result<f64>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let call = &call;
+    let loops = (0..workers).map(|_| async move {
+        let mut calls = 0u64;
+        while Instant::now() < end {
+            call().await?;
+            calls += 1;
+        }
+        anyhow::Ok(calls)
     });
-    let calls: u64 = join_all(workers).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?.iter().sum();
+    let calls = join_all(loops).await.into_iter().sum::<anyhow::Result<u64>>()?;
     Ok(per_second(calls, started.elapsed()))
 }
 

@@ -73,12 +73,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Latency histograms in microseconds, up to one minute.
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn micros(d: Duration) -> u64 {
+pub fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
 }
 
@@ -472,46 +472,58 @@ pub fn write_report(args: &LoadArgs, measured: &Measured) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// One line of a chart: its name, colour and value per second.
+type Line<'a> = (&'a str, RGBColor, Vec<f64>);
+
 /// Throughput (placed and shipped per second) above, p99 latencies per second below.
 #[allow(clippy::cast_precision_loss)]
 fn chart(path: &PathBuf, timeline: &[(u64, u64, u64, u64)]) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(350);
-    let seconds = timeline.len().max(1) as f64;
-    let max_rate = timeline.iter().map(|t| t.0.max(t.1)).max().unwrap_or(1).max(1) as f64;
-    let mut rates = ChartBuilder::on(&top)
-        .caption("throughput (orders/s)", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..seconds, 0f64..max_rate * 1.1)?;
-    rates.configure_mesh().x_desc("second").draw()?;
-    for (name, color, pick) in [("placed", BLUE, 0), ("shipped", GREEN, 1)] {
-        let points = timeline.iter().enumerate().map(|(s, t)| (s as f64, if pick == 0 { t.0 } else { t.1 } as f64));
-        rates
-            .draw_series(LineSeries::new(points, color))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-    }
-    rates.configure_series_labels().border_style(BLACK).draw()?;
-    let max_ms = timeline.iter().map(|t| t.2.max(t.3)).max().unwrap_or(1).max(1) as f64 / 1000.0;
-    let mut latency = ChartBuilder::on(&bottom)
-        .caption("p99 latency per second (ms)", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..seconds, 0f64..max_ms * 1.1)?;
-    latency.configure_mesh().x_desc("second").draw()?;
-    for (name, color, pick) in [("PlaceOrder", RED, 0), ("placed -> shipped", MAGENTA, 1)] {
-        let points =
-            timeline.iter().enumerate().map(|(s, t)| (s as f64, if pick == 0 { t.2 } else { t.3 } as f64 / 1000.0));
-        latency
-            .draw_series(LineSeries::new(points, color))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-    }
-    latency.configure_series_labels().border_style(BLACK).draw()?;
+    let per_second = |pick: fn(&(u64, u64, u64, u64)) -> u64, scale: f64| {
+        timeline.iter().map(|t| pick(t) as f64 / scale).collect::<Vec<_>>()
+    };
+    panel(
+        &top,
+        "throughput (orders/s)",
+        vec![("placed", BLUE, per_second(|t| t.0, 1.0)), ("shipped", GREEN, per_second(|t| t.1, 1.0))],
+    )?;
+    panel(
+        &bottom,
+        "p99 latency per second (ms)",
+        vec![
+            ("PlaceOrder", RED, per_second(|t| t.2, 1000.0)),
+            ("placed -> shipped", MAGENTA, per_second(|t| t.3, 1000.0)),
+        ],
+    )?;
     root.present()?;
+    Ok(())
+}
+
+/// One chart of `lines` over the seconds of the run, with a legend.
+#[allow(clippy::cast_precision_loss)]
+fn panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    lines: Vec<Line<'_>>,
+) -> anyhow::Result<()> {
+    let seconds = lines.iter().map(|(_, _, v)| v.len()).max().unwrap_or(0).max(1) as f64;
+    let top = lines.iter().flat_map(|(_, _, v)| v.iter().copied()).fold(1.0_f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..seconds, 0f64..top * 1.1)?;
+    chart.configure_mesh().x_desc("second").draw()?;
+    for (name, color, values) in lines {
+        let points = values.into_iter().enumerate().map(|(s, v)| (s as f64, v));
+        chart
+            .draw_series(LineSeries::new(points, color))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart.configure_series_labels().border_style(BLACK).draw()?;
     Ok(())
 }
