@@ -11,8 +11,6 @@ use crate::topics::{self, Topic, Topics};
 use crate::{db, grpc, metrics, telemetry};
 use anyhow::Context;
 use futures::future::BoxFuture;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, Producer};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPool;
 use std::future::Future;
@@ -175,15 +173,12 @@ impl Service {
             self.config.outbox_batch_size,
             self.config.kafka_linger,
         )?;
+        let probe = Probe::new(&self.config.kafka_brokers)?;
         let mut tasks = JoinSet::new();
         tasks.spawn(relay.run(shutdown.clone()).in_current_span());
-        tasks.spawn(
-            monitor_health(self.pool.clone(), self.config.kafka_brokers.clone(), health, api, shutdown.clone())
-                .in_current_span(),
-        );
+        tasks.spawn(monitor_health(self.pool.clone(), probe.clone(), health, api, shutdown.clone()).in_current_span());
         if let Some(addr) = self.config.metrics_addr {
             metrics::install(self.config.service, addr)?;
-            let probe = Probe::new(&self.config.kafka_brokers)?;
             let (group, dead_letters) = (self.group(), self.topics.dead_letter(self.config.service));
             tasks.spawn(
                 observe_backlog(self.pool.clone(), probe, group, dead_letters, shutdown.clone()).in_current_span(),
@@ -223,26 +218,17 @@ async fn observe_backlog(pool: PgPool, probe: Probe, group: String, dead_letters
 /// Reports SERVING while the database and the broker answer, NOT_SERVING otherwise.
 async fn monitor_health(
     pool: PgPool,
-    brokers: String,
+    probe: Probe,
     health: HealthReporter,
     api: &'static str,
     shutdown: CancellationToken,
 ) {
-    let probe: Option<Arc<BaseProducer>> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create().ok().map(Arc::new);
     let mut last = None;
     loop {
         let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
             .await
             .is_ok_and(|r| r.is_ok());
-        let broker = match probe.clone() {
-            Some(probe) => {
-                tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, Duration::from_secs(2)).is_ok())
-                    .await
-                    .unwrap_or(false)
-            }
-            None => false,
-        };
+        let broker = probe.reachable().await;
         let status = if database && broker { ServingStatus::Serving } else { ServingStatus::NotServing };
         if last != Some(status) {
             tracing::info!(database, broker, ?status, "health changed");

@@ -22,3 +22,18 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), MigrateErr
     }
     Ok(())
 }
+
+/// Whether `error` says the database cannot be reached now (connection refused or lost, pool
+/// exhausted, server shutting down): worth retrying later, and never the caller's fault.
+pub fn unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}

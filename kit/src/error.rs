@@ -25,11 +25,10 @@ pub enum ServiceError {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                Self::Unavailable("database", error.into())
-            }
-            other => Self::Internal(other.into()),
+        if crate::db::unreachable(&error) {
+            Self::Unavailable("database", error.into())
+        } else {
+            Self::Internal(error.into())
         }
     }
 }

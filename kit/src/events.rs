@@ -40,10 +40,11 @@ impl std::fmt::Debug for Reader {
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// (topic, partition) → (start, end) offsets.
-type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
+pub type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
 
-/// The partitions of `topics` with their (start, end) offsets.
-fn partitions<C: Consumer>(client: &C, topics: &[String]) -> Result<Watermarks, KafkaError> {
+/// The partitions of `topics` with their (start, end) offsets. Blocking: call it off the
+/// async workers.
+pub fn watermarks<C: Consumer>(client: &C, topics: &[String]) -> Result<Watermarks, KafkaError> {
     let mut found = BTreeMap::new();
     for topic in topics {
         let metadata = client.fetch_metadata(Some(topic), TIMEOUT)?;
@@ -66,7 +67,7 @@ impl Reader {
             .create()?;
         let mut assignment = TopicPartitionList::new();
         let start = if from_beginning { Offset::Beginning } else { Offset::End };
-        for (topic, partition) in partitions(&consumer, topics)?.into_keys() {
+        for (topic, partition) in watermarks(&consumer, topics)?.into_keys() {
             assignment.add_partition_offset(&topic, partition, start)?;
         }
         consumer.assign(&assignment)?;
@@ -102,7 +103,7 @@ impl Reader {
 pub async fn read_to_end(brokers: &str, topics: &[String]) -> Result<Vec<Read>, KafkaError> {
     let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
     let topics_owned = topics.to_vec();
-    let ends = tokio::task::spawn_blocking(move || partitions(&probe, &topics_owned))
+    let ends = tokio::task::spawn_blocking(move || watermarks(&probe, &topics_owned))
         .await
         .map_err(|_| KafkaError::Canceled)??;
     let mut remaining: BTreeMap<(String, i32), i64> =

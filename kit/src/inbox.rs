@@ -115,21 +115,11 @@ pub struct InboxConsumer<H> {
 /// with the consumer's back-off in between, before it goes to the dead-letter topic.
 pub const MAX_ATTEMPTS: u32 = 5;
 
-/// Whether a database error says "try again later" (connection lost, server shutting down,
-/// serialisation failure, deadlock, out of resources) rather than "this event cannot apply".
+/// Whether a database error says "try again later" (the database unreachable, a
+/// serialisation failure or deadlock, out of resources) rather than "this event cannot apply".
 fn transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => {
-            db.code().is_some_and(|code| ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class)))
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    }
+    crate::db::unreachable(error)
+        || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("40") || c.starts_with("53")))
 }
 
 impl<H> std::fmt::Debug for InboxConsumer<H> {

@@ -3,6 +3,7 @@
 //! outbox depth and the age of its oldest unpublished row, and the size of its dead-letter
 //! topic. Shared by the service's metrics and `orderctl lag`.
 
+use crate::events;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
@@ -77,15 +78,14 @@ impl Probe {
     /// (start, end) of every partition of `topic`.
     async fn partitions(&self, topic: String) -> Result<Vec<(i32, i64, i64)>, LagError> {
         let client = Arc::clone(&self.client);
-        tokio::task::spawn_blocking(move || {
-            let metadata = client.fetch_metadata(Some(&topic), TIMEOUT)?;
-            let count = metadata.topics().first().map_or(0, |t| t.partitions().len());
-            (0..i32::try_from(count).unwrap_or(i32::MAX))
-                .map(|p| client.fetch_watermarks(&topic, p, TIMEOUT).map(|(low, high)| (p, low, high)))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(LagError::from)
-        })
-        .await?
+        let found = tokio::task::spawn_blocking(move || events::watermarks(&*client, &[topic])).await??;
+        Ok(found.into_iter().map(|((_, partition), (start, end))| (partition, start, end)).collect())
+    }
+
+    /// Whether the broker answers a metadata request within a few seconds.
+    pub async fn reachable(&self) -> bool {
+        let client = Arc::clone(&self.client);
+        tokio::task::spawn_blocking(move || client.fetch_metadata(None, TIMEOUT).is_ok()).await.unwrap_or(false)
     }
 
     /// The backlog of the service whose database is `pool`, consumer group `group` and
