@@ -142,8 +142,6 @@ impl Replay {
                 return Ok(());
             }
             let mut tx = conn.begin().await?;
-            // An event is only ever about an order that already existed: copy new ones first.
-            tx.execute(COPY_DECISIONS).await?;
             tx.execute("SET LOCAL search_path TO order_rebuild").await?;
             for read in batch.drain(..) {
                 self.events += 1;
@@ -151,7 +149,14 @@ impl Replay {
                     self.skipped += 1; // the live consumer dead-lettered it too
                     continue;
                 };
-                match project::apply(&mut tx, envelope).await {
+                let mut applied = project::apply(&mut tx, envelope).await;
+                if matches!(applied, Err(HandlerError::Rejected(_))) {
+                    // An event is only ever about an order that existed when it was decided:
+                    // one placed since the rebuild began. Copy the new orders, then try again.
+                    tx.execute(COPY_DECISIONS).await?;
+                    applied = project::apply(&mut tx, envelope).await;
+                }
+                match applied {
                     Ok(_) => {}
                     Err(HandlerError::Rejected(_)) => self.skipped += 1,
                     Err(HandlerError::Database(error)) => return Err(error.into()),
@@ -183,6 +188,7 @@ pub async fn rebuild(pool: &PgPool, brokers: &str, namespace: &str) -> Result<Re
     let group = format!("{namespace}.{}", crate::SERVICE);
     let mut conn = pool.acquire().await?;
     conn.execute(PREPARE).await?;
+    conn.execute(COPY_DECISIONS).await?;
     let reader = Reader::new(brokers, &consumed, true)?;
     let mut replay = Replay { reader, next: Offsets::new(), held: Vec::new(), events: 0, skipped: 0 };
     let target = live_offsets(&mut conn, &group, &consumed).await?;
