@@ -4,7 +4,7 @@
 use orderflow_e2e::{Stack, order_request};
 use orderflow_kit::events;
 use orderflow_kit::testing;
-use orderflow_kit::topics::{Topic, Topics};
+use orderflow_kit::topics::Topics;
 use orderflow_kit::trace::TraceParent;
 use orderflow_proto::order::v1::OrderStatus;
 use std::net::SocketAddr;
@@ -71,7 +71,7 @@ async fn one_trace_runs_from_place_order_through_every_event() {
     stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
 
     let topics = Topics::new(&stack.namespace);
-    let names: Vec<String> = Topic::ALL.iter().map(|t| topics.name(*t)).collect();
+    let names = topics.all();
     let read = events::read_to_end(&testing::brokers(), &names).await.unwrap();
     let envelopes: Vec<_> =
         read.into_iter().filter_map(|r| r.envelope.ok()).filter(|e| e.order_id == order_id).collect();

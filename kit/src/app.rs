@@ -123,7 +123,7 @@ impl Service {
         let pool = db::pool(&config.database_url, config.database_max_connections)?;
         db::migrate(&pool, migrations).await.context("migrating the database")?;
         let topics = Topics::new(&config.topic_namespace);
-        let mut names: Vec<String> = Topic::ALL.iter().map(|t| topics.name(*t)).collect();
+        let mut names = topics.all();
         names.push(topics.dead_letter(config.service));
         topics::ensure(&config.kafka_brokers, &names, config.topic_partitions, config.topic_replication)
             .await

@@ -49,6 +49,11 @@ impl Topics {
         format!("{}.{}.v1", self.namespace, topic.stem())
     }
 
+    /// Every event topic of the flow, by name.
+    pub fn all(&self) -> Vec<String> {
+        Topic::ALL.iter().map(|t| self.name(*t)).collect()
+    }
+
     /// Where events that `service` could not decode or apply go, e.g. `orderflow.dlq.order-service.v1`.
     pub fn dead_letter(&self, service: &str) -> String {
         format!("{}.dlq.{service}.v1", self.namespace)

@@ -109,7 +109,7 @@ async fn watched<T>(args: &BenchArgs, work: impl Future<Output = T>) -> T {
 /// Per hop (cause type → event type): p50 and p99 of the time between an event and the one
 /// that caused it, over the events since `since`.
 async fn hops(broker: &Broker, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    let names: Vec<String> = orderflow_kit::topics::Topic::ALL.iter().map(|t| broker.topics().name(*t)).collect();
+    let names = broker.topics().all();
     let events: Vec<_> = orderflow_kit::events::read_to_end(&broker.brokers, &names)
         .await?
         .into_iter()

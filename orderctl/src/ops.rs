@@ -31,7 +31,7 @@ impl Broker {
     }
 
     fn all_topics(&self) -> Vec<String> {
-        Topic::ALL.iter().map(|t| self.topics().name(*t)).collect()
+        self.topics().all()
     }
 }
 
