@@ -153,10 +153,8 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let mut order_config = config(order_service::SERVICE, &namespace).await;
         order_config.metrics_addr = metrics;
-        let link = match order_database_link {
-            true => Some(Link::start(host_of(&order_config.database_url)).await),
-            false => None,
-        };
+        let link =
+            if order_database_link { Some(Link::start(host_of(&order_config.database_url)).await) } else { None };
         if let Some(link) = &link {
             order_config.database_url = through(&order_config.database_url, link.addr);
         }
