@@ -87,9 +87,14 @@ start_postgres() {
   PG_PORT=$(free_port)
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   "${run[@]}" "$bindir/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >"$STATE_DIR/initdb.log" 2>&1
-  local options="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
-  "${PG_CTL[@]}" -D "$PG_DATA" -l "$dir/postgres.log" -o "$options" -w start >/dev/null
+  PG_OPTIONS="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
+  pg_start
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# Starts the cluster made by start_postgres (again), with the same options.
+pg_start() {
+  "${PG_CTL[@]}" -D "$PG_DATA" -l "$(dirname "$PG_DATA")/postgres.log" -o "$PG_OPTIONS" -w start >/dev/null
 }
 
 create_database() {
@@ -102,17 +107,18 @@ psql_admin() {
   "$bindir/psql" -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"
 }
 
-# tansu on a free port with durable SQLite storage. Sets KAFKA_BROKERS.
+# tansu with durable SQLite storage, on a free port or (to restart it) the given one. Sets
+# KAFKA_BROKERS and TANSU_PID.
 start_tansu() {
-  local port
-  port=$(free_port)
+  local port=${1:-$(free_port)}
   log "starting tansu $TANSU_VERSION on 127.0.0.1:$port"
   # tansu reads the sqlite path relative to its working directory.
   (cd "$STATE_DIR" && exec "$TANSU" broker \
     --storage-engine "sqlite://tansu.db" \
     --listener-url "tcp://127.0.0.1:$port" \
-    --advertised-listener-url "tcp://127.0.0.1:$port" >"$STATE_DIR/tansu.log" 2>&1) &
-  PIDS+=($!)
+    --advertised-listener-url "tcp://127.0.0.1:$port" >>"$STATE_DIR/tansu.log" 2>&1) &
+  TANSU_PID=$!
+  PIDS+=("$TANSU_PID")
   wait_for_port "$port" tansu
   KAFKA_BROKERS="127.0.0.1:$port"
 }
@@ -170,25 +176,28 @@ start_stack() {
 
   mkdir -p "$STATE_DIR/logs"
   declare -gA SERVICE_PIDS=()
-  start_service() { # name database
-    local name=$1 database=$2
+  declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
+  # (Re)starts one service; its log is appended to. METRICS_ADDR=off turns the endpoints off.
+  start_service() { # name
+    local name=$1
     AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
-    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$database" \
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASES[$name]}" \
     KAFKA_BROKERS="$KAFKA_BROKERS" \
     GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
-    METRICS_ADDR="127.0.0.1:$((9100 + ${PORTS[$name]} % 100))" \
+    METRICS_ADDR="${METRICS_ADDR:-127.0.0.1:$((9100 + ${PORTS[$name]} % 100))}" \
     FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
-      "$BIN/$name-service" >"$STATE_DIR/logs/$name-service.log" 2>&1 &
+      "$BIN/$name-service" >>"$STATE_DIR/logs/$name-service.log" 2>&1 &
     PIDS+=($!)
     SERVICE_PIDS[$name-service]=$!
   }
-  start_service order orders
-  start_service inventory inventory
-  start_service fulfillment fulfillment
-  start_service shipping shipping
+  for name in order inventory fulfillment shipping; do start_service "$name"; done
   for name in order inventory fulfillment shipping; do wait_for_port "${PORTS[$name]}" "$name-service"; done
   log "services up: order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
 
+  export ORDER_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/orders" \
+    INVENTORY_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/inventory" \
+    FULFILLMENT_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/fulfillment" \
+    SHIPPING_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/shipping"
   export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}" FULFILLMENT_ADDR="http://127.0.0.1:${PORTS[fulfillment]}" SHIPPING_ADDR="http://127.0.0.1:${PORTS[shipping]}"
 }
 

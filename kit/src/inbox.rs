@@ -4,7 +4,12 @@
 //! not the stored one (start-up, rebalance, retry), and Kafka's committed offsets are unused.
 //!
 //! The stored offset is also a fence: a batch commits only if the offsets it started from are
-//! still the stored ones, so an instance that lost a partition in a rebalance applies nothing.
+//! still the stored ones, so an instance that is no longer the consumer applies nothing.
+//!
+//! No Kafka consumer group: one instance per service consumes, the holder of an advisory lock
+//! in the service's database, and takes every partition of its topics itself (`assign`); other
+//! instances stand by. A killed consumer's lock goes with its connection, so a standby or a
+//! restarted instance takes over at once, whatever the broker remembers (docs/adr/0004).
 
 use crate::envelope::{self, EventEnvelope};
 use crate::trace::TraceParent;
@@ -12,16 +17,16 @@ use crate::{metrics, outbox, telemetry};
 use futures::FutureExt;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientContext, Offset};
+use rdkafka::{Offset, TopicPartitionList};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -73,31 +78,18 @@ pub enum ConsumeError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-}
-
-/// Marks that a rebalance happened, so cached offsets are reloaded from the database.
-#[derive(Debug, Default, Clone)]
-pub struct RebalanceFlag(Arc<AtomicBool>);
-
-impl ClientContext for RebalanceFlag {}
-
-impl ConsumerContext for RebalanceFlag {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(partitions) => tracing::info!(partitions = partitions.count(), "partitions assigned"),
-            Rebalance::Revoke(partitions) => tracing::info!(partitions = partitions.count(), "partitions revoked"),
-            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
-        }
-        self.0.store(true, Ordering::SeqCst);
-    }
+    #[error("the broker knows no partitions of {0:?} yet")]
+    NoPartitions(Vec<String>),
 }
 
 type Partition = (String, i32);
 
 /// Consumes topics into a service's database, exactly once in effect.
 pub struct InboxConsumer<H> {
-    consumer: StreamConsumer<RebalanceFlag>,
-    rebalanced: RebalanceFlag,
+    consumer: Arc<StreamConsumer>,
+    topics: Vec<String>,
+    /// Whether the partitions are assigned to `consumer`.
+    assigned: bool,
     pool: PgPool,
     group: String,
     dead_letter_topic: String,
@@ -110,6 +102,12 @@ pub struct InboxConsumer<H> {
     /// Messages whose handler failed with a non-transient database error, and how often.
     failures: HashMap<(Partition, i64), u32>,
 }
+
+/// The pause after librdkafka reports an error, so a flood of reports is no busy loop.
+const KAFKA_ERROR_PAUSE: Duration = Duration::from_millis(20);
+
+/// How often the consumer lock's connection is checked while consuming.
+const LOCK_CHECK: Duration = Duration::from_secs(1);
 
 /// How often a message whose handler keeps failing (not a dependency being down) is tried,
 /// with the consumer's back-off in between, before it goes to the dead-letter topic.
@@ -160,15 +158,12 @@ pub fn consumer_config(brokers: &str, group: &str, fetch_wait: Duration) -> Clie
 
 impl<H: EventHandler> InboxConsumer<H> {
     pub fn new(settings: ConsumerSettings, pool: PgPool, handler: H) -> Result<Self, ConsumeError> {
-        let rebalanced = RebalanceFlag::default();
-        let consumer: StreamConsumer<RebalanceFlag> =
-            consumer_config(&settings.brokers, &settings.group, settings.fetch_wait)
-                .create_with_context(rebalanced.clone())?;
-        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics)?;
+        let consumer: StreamConsumer =
+            consumer_config(&settings.brokers, &settings.group, settings.fetch_wait).create()?;
         Ok(Self {
-            consumer,
-            rebalanced,
+            consumer: Arc::new(consumer),
+            topics: settings.topics,
+            assigned: false,
             pool,
             group: settings.group,
             dead_letter_topic: settings.dead_letter_topic,
@@ -180,32 +175,135 @@ impl<H: EventHandler> InboxConsumer<H> {
         })
     }
 
-    /// Consumes until `shutdown`; a failed batch is retried after a back-off (no busy loop).
+    /// Consumes until `shutdown` while this instance holds the consumer lock (waiting for it
+    /// first); a failed batch is retried after a back-off (no busy loop).
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let result = tokio::select! {
+            let lock = tokio::select! {
                 () = shutdown.cancelled() => return,
-                result = self.consume_next_batch() => result,
+                lock = self.take_lock() => lock,
             };
-            match result {
-                Ok(_) => backoff = Duration::from_millis(100),
+            let mut lock = match lock {
+                Ok(lock) => lock,
                 Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff, group = %self.group, "consumer batch failed; retrying");
+                    tracing::warn!(%error, retry_in = ?backoff, group = %self.group, "cannot take the consumer lock");
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let mut checked = Instant::now();
+            loop {
+                let result = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    result = self.consume_next_batch() => result,
+                };
+                match result {
+                    Ok(_) => backoff = Duration::from_millis(100),
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in = ?backoff, group = %self.group, "consumer batch failed; retrying");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+                if checked.elapsed() >= LOCK_CHECK {
+                    checked = Instant::now();
+                    // The lock lives as long as its connection (a database restart ends both).
+                    if let Err(error) = sqlx::query("SELECT 1").execute(&mut lock).await {
+                        tracing::warn!(%error, group = %self.group, "lost the consumer lock; standing by");
+                        self.unassign();
+                        break;
+                    }
                 }
             }
         }
     }
 
+    /// Waits until this instance holds the group's consumer lock, on a connection of its own.
+    async fn take_lock(&self) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let mut waiting = false;
+        loop {
+            let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(2, hashtext($1))")
+                .bind(&self.group)
+                .fetch_one(&mut conn)
+                .await?;
+            if held {
+                tracing::info!(group = %self.group, "took the consumer lock");
+                return Ok(conn);
+            }
+            if !waiting {
+                tracing::info!(group = %self.group, "another instance consumes; standing by");
+                waiting = true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Takes every partition of the topics, each from its stored offset (or its beginning).
+    async fn assign(&mut self) -> Result<(), ConsumeError> {
+        let (consumer, topics) = (Arc::clone(&self.consumer), self.topics.clone());
+        let partitions = tokio::task::spawn_blocking(move || crate::events::watermarks(&*consumer, &topics))
+            .await
+            .map_err(|_| KafkaError::Canceled)??;
+        if partitions.is_empty() {
+            return Err(ConsumeError::NoPartitions(self.topics.clone()));
+        }
+        self.positions.clear();
+        self.seeking.clear();
+        let mut conn = self.pool.acquire().await?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in partitions.into_keys() {
+            let stored = load_position(&mut conn, &self.group, &partition).await?;
+            assignment.add_partition_offset(
+                &partition.0,
+                partition.1,
+                stored.map_or(Offset::Beginning, Offset::Offset),
+            )?;
+            self.positions.insert(partition, stored);
+        }
+        self.consumer.assign(&assignment)?;
+        self.assigned = true;
+        tracing::info!(partitions = assignment.count(), group = %self.group, "partitions assigned");
+        Ok(())
+    }
+
+    fn unassign(&mut self) {
+        if let Err(error) = self.consumer.unassign() {
+            tracing::warn!(%error, "unassigning failed");
+        }
+        self.assigned = false;
+        self.positions.clear();
+        self.seeking.clear();
+    }
+
     /// Waits for at least one message, takes whatever else is ready (up to the batch size) and
     /// applies it all in one transaction.
     pub async fn consume_next_batch(&mut self) -> Result<Applied, ConsumeError> {
-        let mut batch = vec![self.consumer.recv().await?.detach()];
+        if !self.assigned {
+            self.assign().await?;
+        }
+        let mut batch = loop {
+            match self.consumer.recv().await {
+                Ok(message) => break vec![message.detach()],
+                // librdkafka reports every failed connection attempt (the broker down or
+                // restarting) and reconnects by itself with its own back-off. Those reports
+                // queue up, so the consumer takes them in stride instead of backing off for
+                // each: a broker back after a minute must not leave a minute of stale reports
+                // to work through.
+                Err(error) => {
+                    tracing::warn!(%error, group = %self.group, "kafka reports a problem; librdkafka is retrying");
+                    tokio::time::sleep(KAFKA_ERROR_PAUSE).await;
+                }
+            }
+        };
         while batch.len() < self.batch_size {
             match self.consumer.recv().now_or_never() {
                 Some(Ok(message)) => batch.push(message.detach()),
@@ -217,10 +315,6 @@ impl<H: EventHandler> InboxConsumer<H> {
             }
         }
         metrics::batch(batch.len());
-        if self.rebalanced.0.swap(false, Ordering::SeqCst) {
-            self.positions.clear();
-            self.seeking.clear();
-        }
         match self.apply(&batch).await {
             Ok(applied) if applied.fenced => {
                 // Another instance (or an operator) moved the offsets: read from there.

@@ -1,6 +1,7 @@
 //! orderctl: the way a person tries Orderflow. Talks to the four services over gRPC.
 
 mod bench;
+mod chaos;
 mod demo;
 mod load;
 mod ops;
@@ -85,6 +86,9 @@ enum Command {
     Load(load::LoadArgs),
     /// Raw limits and the pipeline side by side (run through scripts/bench.sh).
     Bench(bench::BenchArgs),
+    /// The client and the invariant checker of a chaos run (run through scripts/chaos.sh).
+    #[command(subcommand)]
+    Chaos(chaos::ChaosCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +269,16 @@ async fn connect(addr: &str, token: &Bearer) -> anyhow::Result<Authorized> {
     Ok(InterceptedService::new(channel, token.clone()))
 }
 
+/// The clients that drive orders: order-service, and inventory-service to stock the products.
+async fn shop(
+    order_addr: &str,
+    inventory_addr: &str,
+    token: &Bearer,
+) -> anyhow::Result<(OrderServiceClient<Authorized>, InventoryServiceClient<Authorized>)> {
+    let orders = OrderServiceClient::new(connect(order_addr, token).await?);
+    Ok((orders, InventoryServiceClient::new(connect(inventory_addr, token).await?)))
+}
+
 fn bearer(token: Option<&str>) -> anyhow::Result<Bearer> {
     let token = token.filter(|t| !t.trim().is_empty()).context(
         "no API token: set ORDERFLOW_TOKEN or pass --token (scripts/up.sh prints where its development tokens are)",
@@ -294,6 +308,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lag(args) => ops::lag(&cli.broker, &args).await?,
         Command::Dlq(DlqCommand::List { service }) => ops::dlq_list(&cli.broker, service.as_deref()).await?,
         Command::Rebuild(args) => ops::rebuild(&cli.broker, &args).await?,
+        Command::Chaos(chaos::ChaosCommand::Check(args)) => {
+            if !chaos::check(&cli.broker, &args).await? {
+                anyhow::bail!("an invariant failed (see above)");
+            }
+        }
+        Command::Chaos(chaos::ChaosCommand::Place(args)) => {
+            let (orders, inventory) = shop(&cli.order_addr, &cli.inventory_addr, &token()?).await?;
+            chaos::place(&args, orders, inventory).await?;
+        }
         Command::Order(OrderCommand::Trace { order_id }) => ops::trace(&cli.broker, &order_id).await?,
         Command::Product(command) => {
             let mut inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);
@@ -432,15 +455,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Load(args) => {
-            let token = token()?;
-            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
-            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            let (orders, inventory) = shop(&cli.order_addr, &cli.inventory_addr, &token()?).await?;
             load::load(&args, &cli.broker, orders, inventory).await?;
         }
         Command::Bench(args) => {
-            let token = token()?;
-            let orders = OrderServiceClient::new(connect(&cli.order_addr, &token).await?);
-            let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token).await?);
+            let (orders, inventory) = shop(&cli.order_addr, &cli.inventory_addr, &token()?).await?;
             bench::bench(&args, &cli.broker, orders, inventory).await?;
         }
         Command::Demo(args) => {

@@ -173,8 +173,9 @@ pub async fn trace(broker: &Broker, order_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub struct LagArgs {
+/// The services' databases, for the operator commands that read them.
+#[derive(Debug, Clone, Args)]
+pub struct Databases {
     /// order-service's database.
     #[arg(long, env = "ORDER_DATABASE_URL")]
     order_db: Option<String>,
@@ -187,6 +188,30 @@ pub struct LagArgs {
     /// shipping-service's database.
     #[arg(long, env = "SHIPPING_DATABASE_URL")]
     shipping_db: Option<String>,
+}
+
+impl Databases {
+    /// (service, database URL) of every database given.
+    pub fn given(&self) -> Vec<(&'static str, String)> {
+        [
+            ("order-service", &self.order_db),
+            ("inventory-service", &self.inventory_db),
+            ("fulfillment-service", &self.fulfillment_db),
+            ("shipping-service", &self.shipping_db),
+        ]
+        .into_iter()
+        .filter_map(|(name, url)| Some((name, url.clone()?)))
+        .collect()
+    }
+}
+
+pub const DATABASES_MISSING: &str = "set ORDER_DATABASE_URL, INVENTORY_DATABASE_URL, FULFILLMENT_DATABASE_URL and/or \
+     SHIPPING_DATABASE_URL (scripts/up.sh prints them)";
+
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    #[command(flatten)]
+    databases: Databases,
     /// Refresh every this many seconds until Ctrl-C.
     #[arg(long)]
     watch: Option<u64>,
@@ -194,20 +219,8 @@ pub struct LagArgs {
 
 /// `orderctl lag`: per service, consumer lag per partition, outbox depth and age, dead letters.
 pub async fn lag(broker: &Broker, args: &LagArgs) -> anyhow::Result<()> {
-    let services: Vec<(&str, String)> = [
-        ("order-service", &args.order_db),
-        ("inventory-service", &args.inventory_db),
-        ("fulfillment-service", &args.fulfillment_db),
-        ("shipping-service", &args.shipping_db),
-    ]
-    .into_iter()
-    .filter_map(|(name, url)| Some((name, url.clone()?)))
-    .collect();
-    anyhow::ensure!(
-        !services.is_empty(),
-        "no service database given: set ORDER_DATABASE_URL, INVENTORY_DATABASE_URL, FULFILLMENT_DATABASE_URL and/or \
-         SHIPPING_DATABASE_URL (scripts/up.sh prints them)"
-    );
+    let services = args.databases.given();
+    anyhow::ensure!(!services.is_empty(), "no service database given: {DATABASES_MISSING}");
     let pools = services
         .iter()
         .map(|(name, url)| Ok((*name, orderflow_kit::db::pool(url, 1)?)))

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The chaos run (exactly-once under faults). Starts the stack as up.sh does (PostgreSQL with
+# fsync on, tansu on durable SQLite, the four services as separate processes), then places
+# orders at a steady rate with `orderctl chaos place` while, at random moments and one at a
+# time: each service is SIGKILLed and restarted (--kills times each), the broker is SIGKILLed
+# and restarted on the same port, and PostgreSQL is stopped with `pg_ctl stop -m immediate` and
+# started again. Then `orderctl chaos check` waits for quiet, checks the invariants from the
+# databases and the topics, and prints one summary line; the exit status is its verdict.
+#
+#   bash scripts/chaos.sh                          # full size: 5,000 orders at 25/s, 3 kills each
+#   bash scripts/chaos.sh --orders 500 --kills 1   # the size CI runs
+#
+# Options: --orders N, --rate PER_SECOND, --kills PER_SERVICE, --seed N (the fault schedule and
+# pauses; printed, so a run can be repeated). PROFILE=dev|release (default release).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ORDERS=5000 RATE=25 KILLS=3 SEED=$((RANDOM * 32768 + RANDOM))
+while (($#)); do
+  case $1 in
+    --orders) ORDERS=$2 ;;
+    --rate) RATE=$2 ;;
+    --kills) KILLS=$2 ;;
+    --seed) SEED=$2 ;;
+    *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+PROFILE=${PROFILE:-release}
+
+# Free ports, so a chaos run can share the machine with up.sh or another run.
+ORDER_PORT=$(free_port) INVENTORY_PORT=$(free_port) FULFILLMENT_PORT=$(free_port) SHIPPING_PORT=$(free_port)
+export METRICS_ADDR=off TOPIC_NAMESPACE=chaos
+start_stack
+export KAFKA_BROKERS
+RANDOM=$SEED
+STARTED=$(date +%s%N)
+KILLED=0 RESTARTED=0
+
+# Prints a line of the fault log with the time since the orders started.
+event() { printf '[%6.1fs] %s\n' "$(( ($(date +%s%N) - STARTED) / 1000000 ))e-3" "$*"; }
+pause() { sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"; } # milliseconds
+between() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }                    # lo hi
+
+kill_service() {
+  local name=$1 pid=${SERVICE_PIDS[$1-service]}
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null || true
+  KILLED=$((KILLED + 1))
+  event "SIGKILL $name-service (pid $pid)"
+  pause "$(between 200 2000)"
+  start_service "$name"
+  wait_for_port "${PORTS[$name]}" "$name-service"
+  RESTARTED=$((RESTARTED + 1))
+  event "restarted $name-service (pid ${SERVICE_PIDS[$name-service]})"
+}
+
+bounce_broker() {
+  local port=${KAFKA_BROKERS##*:}
+  kill -KILL "$TANSU_PID"
+  wait "$TANSU_PID" 2>/dev/null || true
+  event "SIGKILL tansu (pid $TANSU_PID)"
+  pause "$(between 1000 3000)"
+  start_tansu "$port" 2>/dev/null
+  RESTARTED=$((RESTARTED + 1))
+  event "restarted tansu on :$port"
+}
+
+bounce_postgres() {
+  "${PG_CTL[@]}" -D "$PG_DATA" -m immediate stop >/dev/null
+  event "pg_ctl stop -m immediate"
+  pause "$(between 1000 3000)"
+  pg_start
+  RESTARTED=$((RESTARTED + 1))
+  event "PostgreSQL started again"
+}
+
+FAULTS=(broker postgres)
+for name in order inventory fulfillment shipping; do
+  for _ in $(seq "$KILLS"); do FAULTS+=("$name"); done
+done
+# Shuffle with the seeded RANDOM (Fisher-Yates).
+for ((i = ${#FAULTS[@]} - 1; i > 0; i--)); do
+  j=$((RANDOM % (i + 1)))
+  tmp=${FAULTS[i]} FAULTS[i]=${FAULTS[j]} FAULTS[j]=$tmp
+done
+
+# The faults are spread over the first 85 % of the placing window, each at a random point of
+# its own slot, one at a time.
+WINDOW_MS=$(awk -v n="$ORDERS" -v r="$RATE" 'BEGIN { printf "%d", n / r * 1000 }')
+SLOT_MS=$((WINDOW_MS * 85 / 100 / ${#FAULTS[@]}))
+log "chaos: $ORDERS orders at $RATE/s (~$((WINDOW_MS / 1000)) s); faults: ${FAULTS[*]}; seed $SEED"
+"$BIN/orderctl" chaos place --count "$ORDERS" --rate "$RATE" --out "$STATE_DIR/placed.json" \
+  >"$STATE_DIR/place.log" 2>&1 &
+PLACER=$!
+STARTED=$(date +%s%N)
+for fault in "${FAULTS[@]}"; do
+  slot_end=$(( $(date +%s%N) / 1000000 + SLOT_MS ))
+  pause "$(between 0 $((SLOT_MS / 2)))"
+  case $fault in
+    broker) bounce_broker ;;
+    postgres) bounce_postgres ;;
+    *) kill_service "$fault" ;;
+  esac
+  left=$((slot_end - $(date +%s%N) / 1000000))
+  if ((left > 0)); then pause "$left"; fi
+done
+event "faults done: $KILLED kills, $RESTARTED restarts; waiting for the client"
+if ! wait "$PLACER"; then
+  cat "$STATE_DIR/place.log" >&2
+  echo "the chaos client failed" >&2
+  exit 1
+fi
+tail -n 1 "$STATE_DIR/place.log"
+"$BIN/orderctl" chaos check --placed "$STATE_DIR/placed.json" --kills "$KILLED" --restarts "$RESTARTED"
