@@ -19,11 +19,24 @@ pub struct Read {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    pub key: Option<Vec<u8>>,
     /// The raw value, for tools that render it themselves.
     pub payload: Vec<u8>,
     /// The Kafka headers (event type, trace context; `dlq.*` on a dead letter).
     pub headers: BTreeMap<String, String>,
     pub envelope: Result<EventEnvelope, String>,
+}
+
+/// A message's headers as text (values that are not UTF-8 are shown lossily).
+pub fn header_map<H: Headers>(headers: Option<&H>) -> BTreeMap<String, String> {
+    headers
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A reader of every partition of some topics.
@@ -78,22 +91,14 @@ impl Reader {
     pub async fn next(&self) -> Result<Read, KafkaError> {
         let message = self.consumer.stream().next().await.unwrap_or(Err(KafkaError::NoMessageReceived))?;
         let payload = message.payload().unwrap_or_default().to_vec();
-        let headers = message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
         let envelope = envelope::decode(Some(&payload)).map(|d| d.envelope).map_err(|e| e.to_string());
         Ok(Read {
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
             payload,
-            headers,
+            headers: header_map(message.headers()),
             envelope,
         })
     }

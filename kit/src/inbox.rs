@@ -13,7 +13,7 @@
 
 use crate::envelope::{self, EventEnvelope};
 use crate::trace::TraceParent;
-use crate::{metrics, outbox, telemetry};
+use crate::{dlq, metrics, outbox, telemetry};
 use futures::FutureExt;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
@@ -23,7 +23,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgPool};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +67,12 @@ pub struct Applied {
     pub dead_lettered: usize,
     /// Messages passed over because they were not at the stored offset (a seek followed).
     pub skipped: usize,
+    /// Messages set aside because an earlier message with their key is a dead letter.
+    pub parked: usize,
+    /// Parked messages taken up again after an operator answered their dead letter.
+    pub released: usize,
+    /// Operators' answers to this group's dead letters (redrive or discard) met.
+    pub answers: usize,
     /// The batch was dropped because another instance had moved the stored offsets.
     pub fenced: bool,
 }
@@ -101,6 +107,8 @@ pub struct InboxConsumer<H> {
     seeking: HashMap<Partition, i64>,
     /// Messages whose handler failed with a non-transient database error, and how often.
     failures: HashMap<(Partition, i64), u32>,
+    /// Keys with a dead letter at their head (`None`: to be loaded from the database).
+    parked_keys: Option<HashSet<String>>,
 }
 
 /// The pause after librdkafka reports an error, so a flood of reports is no busy loop.
@@ -172,6 +180,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             positions: HashMap::new(),
             seeking: HashMap::new(),
             failures: HashMap::new(),
+            parked_keys: None,
         })
     }
 
@@ -282,6 +291,7 @@ impl<H: EventHandler> InboxConsumer<H> {
         self.assigned = false;
         self.positions.clear();
         self.seeking.clear();
+        self.parked_keys = None;
     }
 
     /// Waits for at least one message, takes whatever else is ready (up to the batch size) and
@@ -326,6 +336,7 @@ impl<H: EventHandler> InboxConsumer<H> {
                 // Nothing was committed: forget cached offsets and read the batch again.
                 self.positions.clear();
                 self.seeking.clear();
+                self.parked_keys = None;
                 self.rewind(&batch);
                 Err(error)
             }
@@ -349,6 +360,9 @@ impl<H: EventHandler> InboxConsumer<H> {
     async fn apply(&mut self, batch: &[OwnedMessage]) -> Result<Applied, ConsumeError> {
         let mut outcome = Applied::default();
         let mut tx = self.pool.begin().await?;
+        if self.parked_keys.is_none() {
+            self.parked_keys = Some(parked_keys(&mut tx, &self.group).await?);
+        }
         // Per partition: (the stored offset this batch started from, the next offset now).
         let mut advanced: BTreeMap<Partition, (Option<i64>, i64)> = BTreeMap::new();
         for message in batch {
@@ -368,7 +382,7 @@ impl<H: EventHandler> InboxConsumer<H> {
                 continue;
             }
             self.seeking.remove(&partition);
-            self.apply_one(&mut tx, message, &mut outcome).await?;
+            self.apply_one(&mut tx, Incoming::read(message), &mut outcome).await?;
             advanced.insert(partition, (stored, message.offset() + 1));
         }
         for (partition, (stored, next)) in &advanced {
@@ -376,6 +390,7 @@ impl<H: EventHandler> InboxConsumer<H> {
                 tracing::info!(topic = %partition.0, partition = partition.1, "offsets moved by another instance; batch dropped");
                 tx.rollback().await?;
                 self.positions.clear();
+                self.parked_keys = None;
                 return Ok(Applied { fenced: true, ..Applied::default() });
             }
         }
@@ -386,21 +401,102 @@ impl<H: EventHandler> InboxConsumer<H> {
         Ok(outcome)
     }
 
-    /// Applies one message in a savepoint: skipped if its event id is in the inbox, moved to the
-    /// dead-letter topic (through the outbox, in the same transaction) if it cannot be applied.
+    /// One message from the topic: an operator's answer to a dead letter is carried out (if it
+    /// is for this group); a message whose key waits behind a dead letter is parked; any other
+    /// is applied.
     async fn apply_one(
         &mut self,
         conn: &mut PgConnection,
-        message: &OwnedMessage,
+        incoming: Incoming,
         outcome: &mut Applied,
     ) -> Result<(), ConsumeError> {
-        let decoded = match envelope::decode(message.payload()) {
+        if let Some(answer) = dlq::Answer::of(&incoming.headers) {
+            if answer.group == self.group {
+                outcome.answers += 1;
+                self.carry_out(conn, &answer, outcome).await?;
+            }
+            return Ok(());
+        }
+        if !incoming.key.is_empty() && self.parked_keys.as_ref().is_some_and(|keys| keys.contains(&incoming.key)) {
+            park(conn, &self.group, &incoming, false, "").await?;
+            outcome.parked += 1;
+            let event_type = incoming.headers.get(envelope::header::EVENT_TYPE).map_or("unknown", String::as_str);
+            metrics::event_consumed(event_type, "parked");
+            return Ok(());
+        }
+        self.apply_event(conn, &incoming, outcome).await?;
+        Ok(())
+    }
+
+    /// Redrives or discards the dead letter `answer` names, then applies what waited behind it
+    /// in order, until one of those is dead in turn. An answer for a dead letter that is no
+    /// longer parked (answered before) does nothing: a redriven event applies once.
+    async fn carry_out(
+        &mut self,
+        conn: &mut PgConnection,
+        answer: &dlq::Answer,
+        outcome: &mut Applied,
+    ) -> Result<(), ConsumeError> {
+        let head: Option<ParkedRow> = sqlx::query_as(
+            "SELECT id, key, topic, partition, \"offset\", payload, headers FROM parked \
+             WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND \"offset\" = $4 AND dead FOR UPDATE",
+        )
+        .bind(&self.group)
+        .bind(&answer.topic)
+        .bind(answer.partition)
+        .bind(answer.offset)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(head) = head else {
+            tracing::info!(topic = %answer.topic, partition = answer.partition, offset = answer.offset, action = answer.action.as_str(), "no dead letter parked there (answered before?); nothing to do");
+            return Ok(());
+        };
+        tracing::info!(topic = %answer.topic, partition = answer.partition, offset = answer.offset, action = answer.action.as_str(), key = %head.key, "operator's answer to a dead letter");
+        let (id, key) = (head.id, head.key.clone());
+        if answer.action == dlq::Action::Redrive && !self.apply_event(conn, &head.into_incoming(), outcome).await? {
+            return Ok(()); // dead again: it stays at the head
+        }
+        sqlx::query("DELETE FROM parked WHERE id = $1").bind(id).execute(&mut *conn).await?;
+        if key.is_empty() {
+            return Ok(());
+        }
+        let waiting: Vec<ParkedRow> = sqlx::query_as(
+            "SELECT id, key, topic, partition, \"offset\", payload, headers FROM parked \
+             WHERE consumer_group = $1 AND key = $2 AND NOT dead ORDER BY id FOR UPDATE",
+        )
+        .bind(&self.group)
+        .bind(&key)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in waiting {
+            sqlx::query("DELETE FROM parked WHERE id = $1").bind(row.id).execute(&mut *conn).await?;
+            outcome.released += 1;
+            if !self.apply_event(conn, &row.into_incoming(), outcome).await? {
+                return Ok(()); // the new head: the rest keep waiting behind it
+            }
+        }
+        if let Some(keys) = self.parked_keys.as_mut() {
+            keys.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Applies one message in a savepoint: skipped if its event id is in the inbox, moved to the
+    /// dead-letter topic (through the outbox, in the same transaction) if it cannot be applied.
+    /// False if it was dead-lettered.
+    async fn apply_event(
+        &mut self,
+        conn: &mut PgConnection,
+        incoming: &Incoming,
+        outcome: &mut Applied,
+    ) -> Result<bool, ConsumeError> {
+        let decoded = match envelope::decode(incoming.payload.as_deref()) {
             Ok(decoded) => decoded,
             Err(error) => {
-                self.dead_letter(conn, message, &error.to_string()).await?;
+                self.dead_letter(conn, incoming, &error.to_string()).await?;
                 outcome.dead_lettered += 1;
                 metrics::event_consumed("undecodable", "dead_lettered");
-                return Ok(());
+                return Ok(false);
             }
         };
         let mut savepoint = conn.begin().await?;
@@ -409,9 +505,9 @@ impl<H: EventHandler> InboxConsumer<H> {
         )
         .bind(decoded.event_id)
         .bind(&decoded.envelope.event_type)
-        .bind(message.topic())
-        .bind(message.partition())
-        .bind(message.offset())
+        .bind(&incoming.topic)
+        .bind(incoming.partition)
+        .bind(incoming.offset)
         .execute(&mut *savepoint)
         .await?
         .rows_affected();
@@ -419,7 +515,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             outcome.duplicates += 1;
             metrics::event_consumed(&decoded.envelope.event_type, "duplicate");
             savepoint.rollback().await?;
-            return Ok(());
+            return Ok(true);
         }
         let trace = TraceParent::parse(&decoded.envelope.traceparent);
         let span = tracing::info_span!(
@@ -432,25 +528,22 @@ impl<H: EventHandler> InboxConsumer<H> {
         if let Some(trace) = trace {
             telemetry::continue_trace(&span, &trace);
         }
-        match self.handler.handle(&mut savepoint, &decoded.envelope).instrument(span.clone()).await {
+        let reason = match self.handler.handle(&mut savepoint, &decoded.envelope).instrument(span.clone()).await {
             Ok(()) => {
                 savepoint.commit().await?;
                 outcome.applied += 1;
                 metrics::event_consumed(&decoded.envelope.event_type, "applied");
-                Ok(())
+                return Ok(true);
             }
             Err(HandlerError::Rejected(reason)) => {
                 savepoint.rollback().await?;
                 span.in_scope(|| tracing::warn!(%reason, "event cannot be applied; dead-lettered"));
-                self.dead_letter(conn, message, &reason).await?;
-                outcome.dead_lettered += 1;
-                metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
-                Ok(())
+                reason
             }
-            Err(HandlerError::Database(error)) if transient(&error) => Err(error.into()),
+            Err(HandlerError::Database(error)) if transient(&error) => return Err(error.into()),
             Err(HandlerError::Database(error)) => {
                 savepoint.rollback().await?;
-                let key = ((message.topic().to_owned(), message.partition()), message.offset());
+                let key = ((incoming.topic.clone(), incoming.partition), incoming.offset);
                 let attempts = self.failures.entry(key.clone()).or_default();
                 *attempts += 1;
                 if *attempts < MAX_ATTEMPTS {
@@ -460,30 +553,40 @@ impl<H: EventHandler> InboxConsumer<H> {
                 self.failures.remove(&key);
                 let reason = format!("failed to apply {MAX_ATTEMPTS} times: {error}");
                 span.in_scope(|| tracing::error!(%reason, "event dead-lettered"));
-                self.dead_letter(conn, message, &reason).await?;
-                outcome.dead_lettered += 1;
-                metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
-                Ok(())
+                reason
             }
-        }
+        };
+        self.dead_letter(conn, incoming, &reason).await?;
+        outcome.dead_lettered += 1;
+        metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
+        Ok(false)
     }
 
+    /// Sends `incoming` to the dead-letter topic (through the outbox) and makes it the head of
+    /// its key: later messages with that key wait behind it.
     async fn dead_letter(
-        &self,
+        &mut self,
         conn: &mut PgConnection,
-        message: &OwnedMessage,
+        incoming: &Incoming,
         error: &str,
     ) -> Result<(), sqlx::Error> {
-        tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), %error, "dead-lettering message");
-        let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+        tracing::warn!(topic = %incoming.topic, partition = incoming.partition, offset = incoming.offset, key = %incoming.key, %error, "dead-lettering message");
         let headers = BTreeMap::from([
-            ("dlq.error".to_owned(), error.to_owned()),
-            ("dlq.source.topic".to_owned(), message.topic().to_owned()),
-            ("dlq.source.partition".to_owned(), message.partition().to_string()),
-            ("dlq.source.offset".to_owned(), message.offset().to_string()),
-            ("dlq.consumer.group".to_owned(), self.group.clone()),
+            (dlq::ERROR.to_owned(), error.to_owned()),
+            (dlq::SOURCE_TOPIC.to_owned(), incoming.topic.clone()),
+            (dlq::SOURCE_PARTITION.to_owned(), incoming.partition.to_string()),
+            (dlq::SOURCE_OFFSET.to_owned(), incoming.offset.to_string()),
+            (dlq::GROUP.to_owned(), self.group.clone()),
         ]);
-        outbox::enqueue_raw(conn, &self.dead_letter_topic, &key, message.payload().unwrap_or_default(), headers).await
+        let payload = incoming.payload.as_deref().unwrap_or_default();
+        outbox::enqueue_raw(conn, &self.dead_letter_topic, &incoming.key, payload, headers).await?;
+        park(conn, &self.group, incoming, true, error).await?;
+        if !incoming.key.is_empty()
+            && let Some(keys) = self.parked_keys.as_mut()
+        {
+            keys.insert(incoming.key.clone());
+        }
+        Ok(())
     }
 
     fn seek(&mut self, partition: &Partition, offset: i64) {
@@ -553,4 +656,90 @@ async fn store_position(
         }
     };
     Ok(result.rows_affected() == 1)
+}
+
+/// One message to apply: as read from its topic, or as parked.
+#[derive(Debug, Clone)]
+struct Incoming {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    /// The message key (the order id); empty if it had none.
+    key: String,
+    payload: Option<Vec<u8>>,
+    headers: BTreeMap<String, String>,
+}
+
+impl Incoming {
+    fn read(message: &OwnedMessage) -> Self {
+        Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
+            payload: message.payload().map(<[u8]>::to_vec),
+            headers: crate::events::header_map(message.headers()),
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ParkedRow {
+    id: i64,
+    key: String,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    payload: Option<Vec<u8>>,
+    headers: sqlx::types::Json<BTreeMap<String, String>>,
+}
+
+impl ParkedRow {
+    fn into_incoming(self) -> Incoming {
+        Incoming {
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key,
+            payload: self.payload,
+            headers: self.headers.0,
+        }
+    }
+}
+
+/// Sets `incoming` aside for `group`: as the dead head of its key, or waiting behind one.
+async fn park(
+    conn: &mut PgConnection,
+    group: &str,
+    incoming: &Incoming,
+    dead: bool,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO parked (consumer_group, key, topic, partition, \"offset\", payload, headers, dead, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (consumer_group, topic, partition, \"offset\") DO UPDATE SET dead = EXCLUDED.dead, error = EXCLUDED.error",
+    )
+    .bind(group)
+    .bind(&incoming.key)
+    .bind(&incoming.topic)
+    .bind(incoming.partition)
+    .bind(incoming.offset)
+    .bind(incoming.payload.as_deref())
+    .bind(sqlx::types::Json(&incoming.headers))
+    .bind(dead)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The keys with a dead letter at their head, for `group`.
+async fn parked_keys(conn: &mut PgConnection, group: &str) -> Result<HashSet<String>, sqlx::Error> {
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT key FROM parked WHERE consumer_group = $1 AND dead AND key <> ''")
+            .bind(group)
+            .fetch_all(conn)
+            .await?;
+    Ok(keys.into_iter().collect())
 }

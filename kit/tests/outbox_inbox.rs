@@ -1,13 +1,14 @@
 //! The outbox relay and the inbox consumer against the real PostgreSQL and broker: events are
 //! published in order and deleted once acknowledged; each is applied exactly once, in the
 //! handler's transaction; a restarted consumer resumes from the offsets in its database; a
-//! malformed message goes to the dead-letter topic and the partition keeps flowing.
+//! malformed message goes to the dead-letter topic and the partition keeps flowing, while the
+//! later events of its order wait behind it until an operator redrives or discards it.
 
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{ConsumerSettings, EventHandler, HandlerError, InboxConsumer};
 use orderflow_kit::outbox::{self, Relay};
 use orderflow_kit::trace::TraceParent;
-use orderflow_kit::{db, testing, topics};
+use orderflow_kit::{db, dlq, events, testing, topics};
 use orderflow_proto::events::v1::Sorted;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::migrate::Migrator;
@@ -25,6 +26,14 @@ impl EventHandler for Recorder {
         let Some(Payload::Sorted(sorted)) = &event.payload else {
             return Err(HandlerError::Rejected("not Sorted".into()));
         };
+        let broken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broken WHERE tote_id = $1)")
+            .bind(&sorted.tote_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if broken {
+            // Something this event needs is missing until an operator fixes it.
+            return Err(HandlerError::Rejected(format!("{} is broken", sorted.tote_id)));
+        }
         if sorted.tote_id == "explode" {
             // A handler bug: fails the same way however often it is tried.
             sqlx::query("SELECT 1 / 0").execute(&mut *conn).await?;
@@ -38,6 +47,7 @@ async fn setup() -> (PgPool, String, String) {
     let pool = db::pool(&testing::fresh_database().await, 5).unwrap();
     db::migrate(&pool, &NO_SERVICE_MIGRATIONS).await.unwrap();
     sqlx::query("CREATE TABLE applied (seq serial PRIMARY KEY, tote_id text NOT NULL)").execute(&pool).await.unwrap();
+    sqlx::query("CREATE TABLE broken (tote_id text NOT NULL)").execute(&pool).await.unwrap();
     let namespace = testing::random_namespace();
     let (topic, dlq) = (format!("{namespace}.kit.v1"), format!("{namespace}.dlq.kit.v1"));
     topics::ensure(&testing::brokers(), &[topic.clone(), dlq.clone()], 1, 1).await.unwrap();
@@ -45,8 +55,12 @@ async fn setup() -> (PgPool, String, String) {
 }
 
 fn event(tote: &str) -> EventEnvelope {
+    event_of("order-1", tote)
+}
+
+fn event_of(order: &str, tote: &str) -> EventEnvelope {
     let payload = Payload::Sorted(Sorted { tote_id: tote.into() });
-    envelope::build("kit-test", "order-1", payload, &Cause::command(TraceParent::new_root()))
+    envelope::build("kit-test", order, payload, &Cause::command(TraceParent::new_root()))
 }
 
 async fn enqueue(pool: &PgPool, topic: &str, events: &[&EventEnvelope]) {
@@ -83,6 +97,9 @@ struct Total {
     dead_lettered: usize,
     skipped: usize,
     failed_batches: usize,
+    parked: usize,
+    released: usize,
+    answers: usize,
 }
 
 async fn consume_until(consumer: &mut InboxConsumer<Recorder>, done: impl Fn(&Total) -> bool) -> Total {
@@ -97,6 +114,9 @@ async fn consume_until(consumer: &mut InboxConsumer<Recorder>, done: impl Fn(&To
             total.duplicates += batch.duplicates;
             total.dead_lettered += batch.dead_lettered;
             total.skipped += batch.skipped;
+            total.parked += batch.parked;
+            total.released += batch.released;
+            total.answers += batch.answers;
         }
     })
     .await;
@@ -148,10 +168,10 @@ async fn poison_messages_are_dead_lettered_and_the_partition_keeps_flowing() {
     let mut conn = pool.acquire().await.unwrap();
     outbox::enqueue_raw(&mut conn, &topic, "order-1", b"not protobuf \xff\xff", BTreeMap::new()).await.unwrap();
     let cause = Cause::command(TraceParent::new_root());
-    let wrong_type = envelope::build("kit-test", "order-1", Payload::Picked(Default::default()), &cause);
-    outbox::enqueue(&mut conn, &topic, "order-1", &wrong_type).await.unwrap();
+    let wrong_type = envelope::build("kit-test", "order-3", Payload::Picked(Default::default()), &cause);
+    outbox::enqueue(&mut conn, &topic, "order-3", &wrong_type).await.unwrap();
     drop(conn);
-    enqueue(&pool, &topic, &[&event("after")]).await;
+    enqueue(&pool, &topic, &[&event_of("order-2", "after")]).await;
     assert_eq!(publish_all(&pool, &relay).await, 3);
 
     let mut consumer = consumer(&pool, &topic, &dlq, &format!("{topic}.group"));
@@ -175,7 +195,7 @@ async fn poison_messages_are_dead_lettered_and_the_partition_keeps_flowing() {
 async fn an_event_that_keeps_failing_is_tried_a_bounded_number_of_times_then_dead_lettered() {
     let (pool, topic, dlq) = setup().await;
     let relay = Relay::new(pool.clone(), &testing::brokers(), 100, Duration::ZERO).unwrap();
-    enqueue(&pool, &topic, &[&event("before"), &event("explode"), &event("after")]).await;
+    enqueue(&pool, &topic, &[&event("before"), &event("explode"), &event_of("order-2", "after")]).await;
     assert_eq!(publish_all(&pool, &relay).await, 3);
 
     let mut consumer = consumer(&pool, &topic, &dlq, &format!("{topic}.group"));
@@ -188,4 +208,58 @@ async fn an_event_that_keeps_failing_is_tried_a_bounded_number_of_times_then_dea
     assert!(headers.0["dlq.error"].contains("failed to apply 5 times"), "{:?}", headers.0);
     assert!(headers.0["dlq.error"].contains("division by zero"), "{:?}", headers.0);
     assert_eq!(headers.0["dlq.source.topic"], topic);
+}
+
+async fn dead_letters(dlq: &str) -> Vec<events::Read> {
+    events::read_to_end(&testing::brokers(), &[dlq.to_owned()]).await.unwrap()
+}
+
+async fn parked_rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM parked").fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_later_events_wait_behind_its_dead_letter_until_it_is_redriven_once_or_discarded() {
+    let (pool, topic, dlq) = setup().await;
+    let relay = Relay::new(pool.clone(), &testing::brokers(), 100, Duration::ZERO).unwrap();
+    sqlx::query("INSERT INTO broken VALUES ('a1'), ('c1')").execute(&pool).await.unwrap();
+    let a = [event_of("order-a", "a1"), event_of("order-a", "a2"), event_of("order-a", "a3")];
+    let (b, c) = (event_of("order-b", "b1"), [event_of("order-c", "c1"), event_of("order-c", "c2")]);
+    enqueue(&pool, &topic, &[&a[0], &a[1], &b, &a[2], &c[0], &c[1]]).await;
+    publish_all(&pool, &relay).await;
+
+    let mut consumer = consumer(&pool, &topic, &dlq, &format!("{topic}.group"));
+    let total = consume_until(&mut consumer, |t| t.applied + t.dead_lettered + t.parked == 6).await;
+    assert_eq!((total.applied, total.dead_lettered, total.parked), (1, 2, 3));
+    assert_eq!(applied_totes(&pool).await, ["b1"], "order-b flows; a2, a3 and c2 wait behind a1 and c1");
+    publish_all(&pool, &relay).await;
+    let dead = dead_letters(&dlq).await;
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].headers[dlq::ERROR], "a1 is broken");
+
+    // The cause is fixed; a1 is redriven: it applies, then a2 and a3 in order.
+    sqlx::query("DELETE FROM broken WHERE tote_id = 'a1'").execute(&pool).await.unwrap();
+    dlq::answer(&testing::brokers(), &dead[0], dlq::Action::Redrive).await.unwrap();
+    let total = consume_until(&mut consumer, |t| t.answers == 1).await;
+    assert_eq!((total.applied, total.released), (3, 2));
+    assert_eq!(applied_totes(&pool).await, ["b1", "a1", "a2", "a3"]);
+
+    // The same redrive again (an operator's second try) applies nothing.
+    dlq::answer(&testing::brokers(), &dead[0], dlq::Action::Redrive).await.unwrap();
+    let total = consume_until(&mut consumer, |t| t.answers == 1).await;
+    assert_eq!((total.applied, total.duplicates, total.released), (0, 0, 0));
+
+    // c1 is discarded: it never applies, c2 does.
+    dlq::answer(&testing::brokers(), &dead[1], dlq::Action::Discard).await.unwrap();
+    let total = consume_until(&mut consumer, |t| t.answers == 1).await;
+    assert_eq!((total.applied, total.released), (1, 1));
+    assert_eq!(applied_totes(&pool).await, ["b1", "a1", "a2", "a3", "c2"]);
+    assert_eq!(parked_rows(&pool).await, 0, "nothing waits any more");
+
+    // A new event of order-a flows again at once.
+    enqueue(&pool, &topic, &[&event_of("order-a", "a4")]).await;
+    publish_all(&pool, &relay).await;
+    let total = consume_until(&mut consumer, |t| t.applied == 1).await;
+    assert_eq!(total.parked, 0);
+    assert_eq!(applied_totes(&pool).await.last().map(String::as_str), Some("a4"));
 }

@@ -14,9 +14,9 @@ use crate::load::parse_duration;
 use crate::ops::{Broker, DATABASES_MISSING, Databases};
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use orderflow_kit::envelope;
 use orderflow_kit::events::{self, Read};
 use orderflow_kit::lag::Probe;
+use orderflow_kit::{dlq, envelope};
 use orderflow_proto::client::Authorized;
 use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
 use orderflow_proto::events::v1::EventEnvelope;
@@ -162,7 +162,7 @@ where
 /// rejected) and what the half-way restock adds.
 fn stock_plan(count: u64) -> (i64, i64) {
     let count = i64::try_from(count).unwrap_or(i64::MAX / 4);
-    (count * 3 / 4, count / 8)
+    (count / 2, count / 8)
 }
 
 /// `orderctl chaos place`.
@@ -507,7 +507,7 @@ async fn wait_for_quiet(broker: &Broker, pools: &Pools, timeout: Duration) -> an
 fn events_by_order(reads: &[Read], findings: &mut Findings) -> BTreeMap<String, Vec<Seen>> {
     let mut first: HashSet<String> = HashSet::new();
     let mut by_order: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
-    for read in reads {
+    for read in reads.iter().filter(|r| !r.headers.contains_key(dlq::ACTION)) {
         let envelope = match &read.envelope {
             Ok(envelope) => envelope,
             Err(error) => {

@@ -9,6 +9,7 @@ mod print;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use orderflow_kit::dlq;
 use orderflow_proto::client::{Authorized, Bearer};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
 use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
@@ -99,6 +100,11 @@ enum DlqCommand {
         #[arg(long)]
         service: Option<String>,
     },
+    /// Apply a dead letter again once its cause is fixed; the events of its order that waited
+    /// behind it follow in order. Redriving it twice applies it once.
+    Redrive(ops::DeadLetterArgs),
+    /// Drop a dead letter for good; the events of its order that waited behind it are applied.
+    Discard(ops::DeadLetterArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,6 +313,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(EventsCommand::Tail(args)) => ops::tail(&cli.broker, &args).await?,
         Command::Lag(args) => ops::lag(&cli.broker, &args).await?,
         Command::Dlq(DlqCommand::List { service }) => ops::dlq_list(&cli.broker, service.as_deref()).await?,
+        Command::Dlq(DlqCommand::Redrive(args)) => ops::dlq_answer(&cli.broker, &args, dlq::Action::Redrive).await?,
+        Command::Dlq(DlqCommand::Discard(args)) => ops::dlq_answer(&cli.broker, &args, dlq::Action::Discard).await?,
         Command::Rebuild(args) => ops::rebuild(&cli.broker, &args).await?,
         Command::Chaos(chaos::ChaosCommand::Check(args)) => {
             if !chaos::check(&cli.broker, &args).await? {

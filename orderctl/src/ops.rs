@@ -4,10 +4,10 @@
 
 use anyhow::Context;
 use clap::Args;
-use orderflow_kit::envelope;
 use orderflow_kit::events::{self, Read, Reader};
 use orderflow_kit::lag::Probe;
 use orderflow_kit::topics::{Topic, Topics};
+use orderflow_kit::{dlq, envelope};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -334,5 +334,48 @@ pub async fn dlq_list(broker: &Broker, service: Option<&str>) -> anyhow::Result<
             return Ok(());
         }
     }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLetterArgs {
+    /// The service whose dead letter it is, e.g. inventory-service.
+    #[arg(long)]
+    service: String,
+    /// Its offset in the service's dead-letter topic (`dlq list` shows it).
+    #[arg(long)]
+    offset: i64,
+    /// Its partition in the dead-letter topic.
+    #[arg(long, default_value_t = 0)]
+    partition: i32,
+}
+
+/// `orderctl dlq redrive | discard`: sends the answer through the dead letter's source topic;
+/// the service carries it out when its consumer reaches it (see docs/adr/0005).
+pub async fn dlq_answer(broker: &Broker, args: &DeadLetterArgs, action: dlq::Action) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        SERVICES.contains(&args.service.as_str()),
+        "unknown service {:?}; one of {}",
+        args.service,
+        SERVICES.join(", ")
+    );
+    let topic = broker.topics().dead_letter(&args.service);
+    let dead = events::read_to_end(&broker.brokers, std::slice::from_ref(&topic))
+        .await?
+        .into_iter()
+        .find(|read| read.partition == args.partition && read.offset == args.offset)
+        .with_context(|| {
+            format!("{topic} holds no dead letter at partition {} offset {}", args.partition, args.offset)
+        })?;
+    let (partition, offset) = dlq::answer(&broker.brokers, &dead, action).await?;
+    println!(
+        "{} of {}'s dead letter {}:{} sent as {}[{partition}]@{offset}; {} carries it out when its consumer gets there",
+        action.as_str(),
+        args.service,
+        args.partition,
+        args.offset,
+        dead.headers.get(dlq::SOURCE_TOPIC).map_or("?", String::as_str),
+        args.service,
+    );
     Ok(())
 }
