@@ -4,8 +4,10 @@
 # orders at a steady rate with `orderctl chaos place` while, at random moments and one at a
 # time: each service is SIGKILLed and restarted (--kills times each), the broker is SIGKILLed
 # and restarted on the same port, and PostgreSQL is stopped with `pg_ctl stop -m immediate` and
-# started again. Then `orderctl chaos check` waits for quiet, checks the invariants from the
-# databases and the topics, and prints one summary line; the exit status is its verdict.
+# started again. While the broker or PostgreSQL is down, every service must stay up and report
+# NOT_SERVING, and report SERVING again once it is back; no service may exit by itself. Then
+# `orderctl chaos check` waits for quiet, checks the invariants from the databases and the
+# topics, and prints one summary line; the exit status is its verdict.
 #
 #   bash scripts/chaos.sh                          # full size: 5,000 orders at 25/s, 3 kills each
 #   bash scripts/chaos.sh --orders 500 --kills 1   # the size CI runs
@@ -35,7 +37,7 @@ start_stack
 export KAFKA_BROKERS
 RANDOM=$SEED
 STARTED=$(date +%s%N)
-KILLED=0 RESTARTED=0
+KILLED=0 RESTARTED=0 CRASHED=0 HEALTH_MISSES=0
 
 # Prints a line of the fault log with the time since the orders started.
 event() { printf '[%6.1fs] %s\n' "$(( ($(date +%s%N) - STARTED) / 1000000 ))e-3" "$*"; }
@@ -55,24 +57,49 @@ kill_service() {
   event "restarted $name-service (pid ${SERVICE_PIDS[$name-service]})"
 }
 
+# Waits until every service reports `$1` (serving | not-serving) on grpc.health.v1.
+expect_health() { # expected within what
+  if "$BIN/orderctl" health --expect "$1" --within "$2" >"$STATE_DIR/health.log" 2>&1; then
+    event "all four services report ${1^^} ($3; $(tail -n 1 "$STATE_DIR/health.log"))"
+  else
+    HEALTH_MISSES=$((HEALTH_MISSES + 1))
+    event "health not as expected ($3):"
+    cat "$STATE_DIR/health.log"
+  fi
+}
+
 bounce_broker() {
   local port=${KAFKA_BROKERS##*:}
   kill -KILL "$TANSU_PID"
   wait "$TANSU_PID" 2>/dev/null || true
   event "SIGKILL tansu (pid $TANSU_PID)"
-  pause "$(between 1000 3000)"
+  expect_health not-serving 15s "broker down"
   start_tansu "$port" 2>/dev/null
   RESTARTED=$((RESTARTED + 1))
   event "restarted tansu on :$port"
+  expect_health serving 30s "broker back"
 }
 
 bounce_postgres() {
   "${PG_CTL[@]}" -D "$PG_DATA" -m immediate stop >/dev/null
   event "pg_ctl stop -m immediate"
-  pause "$(between 1000 3000)"
+  expect_health not-serving 15s "PostgreSQL down"
   pg_start
   RESTARTED=$((RESTARTED + 1))
   event "PostgreSQL started again"
+  expect_health serving 30s "PostgreSQL back"
+}
+
+# A service that exited without being killed crashed: counted (the run fails) and restarted.
+check_alive() {
+  for name in order inventory fulfillment shipping; do
+    if ! kill -0 "${SERVICE_PIDS[$name-service]}" 2>/dev/null; then
+      CRASHED=$((CRASHED + 1))
+      event "$name-service exited by itself; see $STATE_DIR/logs/$name-service.log"
+      start_service "$name"
+      wait_for_port "${PORTS[$name]}" "$name-service"
+    fi
+  done
 }
 
 FAULTS=(broker postgres)
@@ -102,6 +129,7 @@ for fault in "${FAULTS[@]}"; do
     postgres) bounce_postgres ;;
     *) kill_service "$fault" ;;
   esac
+  check_alive
   left=$((slot_end - $(date +%s%N) / 1000000))
   if ((left > 0)); then pause "$left"; fi
 done
@@ -112,4 +140,6 @@ if ! wait "$PLACER"; then
   exit 1
 fi
 tail -n 1 "$STATE_DIR/place.log"
-"$BIN/orderctl" chaos check --placed "$STATE_DIR/placed.json" --kills "$KILLED" --restarts "$RESTARTED"
+check_alive
+"$BIN/orderctl" chaos check --placed "$STATE_DIR/placed.json" --kills "$KILLED" --restarts "$RESTARTED" \
+  --crashes "$CRASHED" --health-misses "$HEALTH_MISSES"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up what is missing, then fmt, clippy and the whole test suite against
-# a real PostgreSQL and a real tansu broker. `.ci/run` runs exactly this.
+# a real PostgreSQL and a real tansu broker, then a small chaos run (scripts/chaos.sh: 500
+# orders, each service killed once, the broker and PostgreSQL restarted once). `.ci/run` runs
+# exactly this.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -27,6 +29,16 @@ cargo test --workspace --locked 2>&1 | tee "$STATE_DIR/test.log"
 status=${PIPESTATUS[0]}
 set -e
 # cargo ends on whichever test binary ran last (often an empty doc-test run): sum them all up.
-awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
-     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$STATE_DIR/test.log"
+summary=$(awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$STATE_DIR/test.log")
+echo "$summary"
+if [ "$status" != 0 ]; then exit "$status"; fi
+
+log "chaos run (small)"
+set +e
+PROFILE=dev bash scripts/chaos.sh --orders 500 --rate 20 --kills 1 2>&1 | tee "$STATE_DIR/chaos.log"
+status=${PIPESTATUS[0]}
+set -e
+echo "$summary"
+grep '^chaos:' "$STATE_DIR/chaos.log" || echo "chaos: no summary (see above)"
 exit "$status"

@@ -296,6 +296,13 @@ pub struct CheckArgs {
     /// Restarts of services, the broker and PostgreSQL.
     #[arg(long, default_value_t = 0)]
     restarts: u64,
+    /// Services that exited without being killed (any fails the run).
+    #[arg(long, default_value_t = 0)]
+    crashes: u64,
+    /// Times the services did not report NOT_SERVING while a dependency was down, or SERVING
+    /// once it was back (any fails the run).
+    #[arg(long, default_value_t = 0)]
+    health_misses: u64,
 }
 
 /// The statuses an order can stay in: the automatic pipeline ends at SHIPPED (delivery waits
@@ -389,6 +396,12 @@ pub async fn check(broker: &Broker, args: &CheckArgs) -> anyhow::Result<bool> {
 
     let quiet = wait_for_quiet(broker, &pools, args.quiet_timeout).await?;
     let mut findings = Findings::default();
+    if args.crashes > 0 {
+        findings.fail("stayed-up", format!("{} service processes exited by themselves", args.crashes));
+    }
+    if args.health_misses > 0 {
+        findings.fail("health", format!("{} health expectations missed", args.health_misses));
+    }
     if let Err(why) = &quiet {
         findings.fail("quiet", why.clone());
     }

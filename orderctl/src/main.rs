@@ -3,6 +3,7 @@
 mod bench;
 mod chaos;
 mod demo;
+mod health;
 mod load;
 mod ops;
 mod print;
@@ -73,6 +74,8 @@ enum Command {
     Shipment(ShipmentCommand),
     /// Seed a small catalogue, place demo orders and follow them until they end.
     Demo(demo::DemoArgs),
+    /// Each service's grpc.health.v1 status; no token needed.
+    Health(health::HealthArgs),
     /// Read the event topics (KAFKA_BROKERS, TOPIC_NAMESPACE); no token needed.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -312,6 +315,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Events(EventsCommand::Tail(args)) => ops::tail(&cli.broker, &args).await?,
         Command::Lag(args) => ops::lag(&cli.broker, &args).await?,
+        Command::Health(args) => {
+            let services = [
+                ("order-service", cli.order_addr.as_str()),
+                ("inventory-service", cli.inventory_addr.as_str()),
+                ("fulfillment-service", cli.fulfillment_addr.as_str()),
+                ("shipping-service", cli.shipping_addr.as_str()),
+            ];
+            if !health::health(&services, &args).await {
+                anyhow::bail!("the services did not report what was expected");
+            }
+        }
         Command::Dlq(DlqCommand::List { service }) => ops::dlq_list(&cli.broker, service.as_deref()).await?,
         Command::Dlq(DlqCommand::Redrive(args)) => ops::dlq_answer(&cli.broker, &args, dlq::Action::Redrive).await?,
         Command::Dlq(DlqCommand::Discard(args)) => ops::dlq_answer(&cli.broker, &args, dlq::Action::Discard).await?,
