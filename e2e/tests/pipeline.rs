@@ -476,7 +476,11 @@ async fn a_poison_message_from_outside_lands_in_the_dead_letter_topic_while_orde
             })
             .await;
         assert_eq!(dead.headers["dlq.source.topic"], orders_topic, "{service}");
-        assert!(dead.headers["dlq.error"].starts_with("not a protobuf EventEnvelope"), "{service}: {:?}", dead.headers);
+        assert!(
+            dead.headers["dlq.error"].starts_with("failed 5 times: not a protobuf EventEnvelope"),
+            "{service}: {:?}",
+            dead.headers
+        );
         assert!(dead.headers.contains_key("dlq.source.offset"), "{service}");
         assert!(dead.envelope.is_err());
     }

@@ -38,7 +38,8 @@ pub enum HandlerError {
     /// goes to the dead-letter topic and the partition moves on.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// The event can never be applied as it is: it goes to the dead-letter topic.
+    /// The event cannot be applied as it is: tried [`MAX_ATTEMPTS`] times like any failure
+    /// (with the consumer's back-off), then it goes to the dead-letter topic.
     #[error("{0}")]
     Rejected(String),
 }
@@ -86,6 +87,8 @@ pub enum ConsumeError {
     Database(#[from] sqlx::Error),
     #[error("the broker knows no partitions of {0:?} yet")]
     NoPartitions(Vec<String>),
+    #[error("a message failed (attempt {attempt} of {MAX_ATTEMPTS}): {reason}")]
+    Failed { reason: String, attempt: u32 },
 }
 
 type Partition = (String, i32);
@@ -493,7 +496,8 @@ impl<H: EventHandler> InboxConsumer<H> {
         let decoded = match envelope::decode(incoming.payload.as_deref()) {
             Ok(decoded) => decoded,
             Err(error) => {
-                self.dead_letter(conn, incoming, &error.to_string()).await?;
+                let reason = self.attempt_failed(incoming, error.to_string())?;
+                self.dead_letter(conn, incoming, &reason).await?;
                 outcome.dead_lettered += 1;
                 metrics::event_consumed("undecodable", "dead_lettered");
                 return Ok(false);
@@ -535,31 +539,36 @@ impl<H: EventHandler> InboxConsumer<H> {
                 metrics::event_consumed(&decoded.envelope.event_type, "applied");
                 return Ok(true);
             }
+            Err(HandlerError::Database(error)) if transient(&error) => return Err(error.into()),
             Err(HandlerError::Rejected(reason)) => {
                 savepoint.rollback().await?;
-                span.in_scope(|| tracing::warn!(%reason, "event cannot be applied; dead-lettered"));
-                reason
+                span.in_scope(|| self.attempt_failed(incoming, reason))?
             }
-            Err(HandlerError::Database(error)) if transient(&error) => return Err(error.into()),
             Err(HandlerError::Database(error)) => {
                 savepoint.rollback().await?;
-                let key = ((incoming.topic.clone(), incoming.partition), incoming.offset);
-                let attempts = self.failures.entry(key.clone()).or_default();
-                *attempts += 1;
-                if *attempts < MAX_ATTEMPTS {
-                    span.in_scope(|| tracing::warn!(%error, attempt = *attempts, "event failed to apply; retrying"));
-                    return Err(error.into());
-                }
-                self.failures.remove(&key);
-                let reason = format!("failed to apply {MAX_ATTEMPTS} times: {error}");
-                span.in_scope(|| tracing::error!(%reason, "event dead-lettered"));
-                reason
+                span.in_scope(|| self.attempt_failed(incoming, error.to_string()))?
             }
         };
         self.dead_letter(conn, incoming, &reason).await?;
         outcome.dead_lettered += 1;
         metrics::event_consumed(&decoded.envelope.event_type, "dead_lettered");
         Ok(false)
+    }
+
+    /// Counts a failed attempt at `incoming`: an error (the batch is read again after the
+    /// consumer's back-off) until it failed [`MAX_ATTEMPTS`] times, then the reason to
+    /// dead-letter it with.
+    fn attempt_failed(&mut self, incoming: &Incoming, reason: String) -> Result<String, ConsumeError> {
+        let key = ((incoming.topic.clone(), incoming.partition), incoming.offset);
+        let attempts = self.failures.entry(key.clone()).or_default();
+        *attempts += 1;
+        if *attempts < MAX_ATTEMPTS {
+            tracing::warn!(%reason, attempt = *attempts, "message failed; retrying");
+            return Err(ConsumeError::Failed { reason, attempt: *attempts });
+        }
+        self.failures.remove(&key);
+        tracing::error!(%reason, "message failed {MAX_ATTEMPTS} times; dead-lettered");
+        Ok(format!("failed {MAX_ATTEMPTS} times: {reason}"))
     }
 
     /// Sends `incoming` to the dead-letter topic (through the outbox) and makes it the head of
