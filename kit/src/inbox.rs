@@ -11,6 +11,7 @@
 //! instances stand by. A killed consumer's lock goes with its connection, so a standby or a
 //! restarted instance takes over at once, whatever the broker remembers (docs/adr/0004).
 
+use crate::backoff::Backoff;
 use crate::envelope::{self, EventEnvelope};
 use crate::trace::TraceParent;
 use crate::{dlq, metrics, outbox, telemetry};
@@ -190,7 +191,7 @@ impl<H: EventHandler> InboxConsumer<H> {
     /// Consumes until `shutdown` while this instance holds the consumer lock (waiting for it
     /// first); a failed batch is retried after a back-off (no busy loop).
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             let lock = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -199,12 +200,10 @@ impl<H: EventHandler> InboxConsumer<H> {
             let mut lock = match lock {
                 Ok(lock) => lock,
                 Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff, group = %self.group, "cannot take the consumer lock");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(%error, retry_in = ?backoff.next(), group = %self.group, "cannot take the consumer lock");
+                    if !backoff.wait(&shutdown).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };
@@ -215,14 +214,12 @@ impl<H: EventHandler> InboxConsumer<H> {
                     result = self.consume_next_batch() => result,
                 };
                 match result {
-                    Ok(_) => backoff = Duration::from_millis(100),
+                    Ok(_) => backoff.reset(),
                     Err(error) => {
-                        tracing::warn!(%error, retry_in = ?backoff, group = %self.group, "consumer batch failed; retrying");
-                        tokio::select! {
-                            () = shutdown.cancelled() => return,
-                            () = tokio::time::sleep(backoff) => {}
+                        tracing::warn!(%error, retry_in = ?backoff.next(), group = %self.group, "consumer batch failed; retrying");
+                        if !backoff.wait(&shutdown).await {
+                            return;
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
                 if checked.elapsed() >= LOCK_CHECK {

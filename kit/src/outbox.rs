@@ -7,6 +7,7 @@
 //! hazard) is still published. Per-order order holds because every decision about one order
 //! locks that order's row first, so its outbox rows are numbered in commit order.
 
+use crate::backoff::Backoff;
 use crate::envelope::{EventEnvelope, header};
 use crate::metrics;
 use prost::Message;
@@ -108,17 +109,13 @@ impl Relay {
 
     /// Publishes until `shutdown`, as leader only, retrying with back-off after failures.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
             match self.lead(&shutdown).await {
                 Ok(()) => return,
-                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "outbox relay failed"),
+                Err(error) => tracing::warn!(%error, retry_in = ?backoff.next(), "outbox relay failed"),
             }
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff.wait(&shutdown).await;
         }
     }
 
