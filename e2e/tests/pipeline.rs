@@ -487,6 +487,59 @@ async fn a_poison_message_from_outside_lands_in_the_dead_letter_topic_while_orde
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_later_events_wait_behind_its_dead_letter_until_an_operator_discards_it() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let mut stack = Stack::start_with_fulfillment(fulfillment_service::Fulfillment::manual()).await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    let mut place = async |customer: &str| {
+        let placed = stack.orders.place_order(order_request(customer, &[("MUG", 1)])).await.unwrap();
+        placed.into_inner().order.unwrap().order_id
+    };
+    let (held, other) = (place("c-held").await, place("c-other").await);
+    for order_id in [&held, &other] {
+        stack.wait_for_status(order_id, OrderStatus::Reserved).await;
+    }
+    let fulfillment = stack.fulfillment.clone();
+    testing::wait_until("both orders are on the pick list", Duration::from_secs(30), || {
+        let mut fulfillment = fulfillment.clone();
+        async move {
+            let tasks = fulfillment.list_pick_tasks(ListPickTasksRequest { page_size: 10 }).await.ok()?.into_inner();
+            (tasks.tasks.len() == 2).then_some(())
+        }
+    })
+    .await;
+
+    // A malformed message keyed by the held order, on the topic order-service reads.
+    let topics = orderflow_kit::topics::Topics::new(&stack.namespace);
+    let inventory_topic = topics.name(orderflow_kit::topics::Topic::Inventory);
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", testing::brokers()).create().unwrap();
+    producer
+        .send(FutureRecord::to(&inventory_topic).key(&held).payload(b"\x00 garbage"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let dead_letters = [topics.dead_letter(order_service::SERVICE)];
+    let dead = testing::wait_until("order-service dead-letters it", Duration::from_secs(30), || async {
+        orderflow_kit::events::read_to_end(&testing::brokers(), &dead_letters).await.ok()?.into_iter().next()
+    })
+    .await;
+
+    // Both orders are picked; the other one moves on, the held one's Picked waits.
+    for order_id in [&held, &other] {
+        stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: order_id.clone() }).await.unwrap();
+    }
+    stack.wait_for_status(&other, OrderStatus::Picked).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting = stack.orders.get_order(GetOrderRequest { order_id: held.clone() }).await.unwrap().into_inner();
+    assert_eq!(waiting.order.unwrap().status(), OrderStatus::Reserved, "Picked waits behind the dead letter");
+
+    // The operator discards the dead letter (what `orderctl dlq discard` sends): Picked applies.
+    orderflow_kit::dlq::answer(&testing::brokers(), &dead, orderflow_kit::dlq::Action::Discard).await.unwrap();
+    let picked = stack.wait_for_status(&held, OrderStatus::Picked).await;
+    assert_eq!(event_types(&picked), ["OrderPlaced", "StockReserved", "Picked"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_its_database_a_service_reports_not_serving_answers_unavailable_and_recovers_by_itself() {
     let mut stack = Stack::start_with_order_database_link().await;
     stack.stock_product("MUG", "A-01", 350, 10).await;
