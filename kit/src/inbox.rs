@@ -12,7 +12,7 @@
 //! restarted instance takes over at once, whatever the broker remembers (docs/adr/0004).
 
 use crate::backoff::Backoff;
-use crate::envelope::{self, EventEnvelope};
+use crate::envelope::{self, Decoded, EventEnvelope};
 use crate::trace::TraceParent;
 use crate::{dlq, metrics, outbox, telemetry};
 use futures::FutureExt;
@@ -453,8 +453,16 @@ impl<H: EventHandler> InboxConsumer<H> {
         };
         tracing::info!(topic = %answer.topic, partition = answer.partition, offset = answer.offset, action = answer.action.as_str(), key = %head.key, "operator's answer to a dead letter");
         let (id, key) = (head.id, head.key.clone());
-        if answer.action == dlq::Action::Redrive && !self.apply_event(conn, &head.into_incoming(), outcome).await? {
-            return Ok(()); // dead again: it stays at the head
+        let head = head.into_incoming();
+        match answer.action {
+            dlq::Action::Redrive => {
+                if !self.apply_event(conn, &head, outcome).await? {
+                    return Ok(()); // dead again: it stays at the head
+                }
+            }
+            // Recorded in the inbox as seen, so no copy of it applies later (a re-published
+            // duplicate waiting behind it, or a replay from the start).
+            dlq::Action::Discard => record_seen(conn, &head).await?,
         }
         sqlx::query("DELETE FROM parked WHERE id = $1").bind(id).execute(&mut *conn).await?;
         if key.is_empty() {
@@ -501,18 +509,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             }
         };
         let mut savepoint = conn.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO inbox (event_id, event_type, topic, partition, \"offset\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(decoded.event_id)
-        .bind(&decoded.envelope.event_type)
-        .bind(&incoming.topic)
-        .bind(incoming.partition)
-        .bind(incoming.offset)
-        .execute(&mut *savepoint)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        if !insert_inbox(&mut savepoint, &decoded, incoming).await? {
             outcome.duplicates += 1;
             metrics::event_consumed(&decoded.envelope.event_type, "duplicate");
             savepoint.rollback().await?;
@@ -710,6 +707,30 @@ impl ParkedRow {
             payload: self.payload,
             headers: self.headers.0,
         }
+    }
+}
+
+/// Records `decoded` (read as `incoming`) in the inbox; false if it was there already.
+async fn insert_inbox(conn: &mut PgConnection, decoded: &Decoded, incoming: &Incoming) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO inbox (event_id, event_type, topic, partition, \"offset\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(decoded.event_id)
+    .bind(&decoded.envelope.event_type)
+    .bind(&incoming.topic)
+    .bind(incoming.partition)
+    .bind(incoming.offset)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Marks a discarded message's event (if it is one) as seen, without applying it.
+async fn record_seen(conn: &mut PgConnection, incoming: &Incoming) -> Result<(), sqlx::Error> {
+    match envelope::decode(incoming.payload.as_deref()) {
+        Ok(decoded) => insert_inbox(conn, &decoded, incoming).await.map(drop),
+        Err(_) => Ok(()),
     }
 }
 

@@ -256,6 +256,12 @@ async fn an_orders_later_events_wait_behind_its_dead_letter_until_it_is_redriven
     assert_eq!(applied_totes(&pool).await, ["b1", "a1", "a2", "a3", "c2"]);
     assert_eq!(parked_rows(&pool).await, 0, "nothing waits any more");
 
+    // A copy of the discarded event (the outbox publishes at least once) never applies.
+    enqueue(&pool, &topic, &[&c[0]]).await;
+    publish_all(&pool, &relay).await;
+    let total = consume_until(&mut consumer, |t| t.duplicates == 1).await;
+    assert_eq!((total.applied, total.dead_lettered), (0, 0));
+
     // A new event of order-a flows again at once.
     enqueue(&pool, &topic, &[&event_of("order-a", "a4")]).await;
     publish_all(&pool, &relay).await;
