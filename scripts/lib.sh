@@ -124,7 +124,7 @@ start_tansu() {
   # tansu 0.6's SQLite schema has no index for a record's headers: every record it serves
   # scans every header of the log, so a fetch gets slower as the log grows (minutes for a
   # topic of 14,000 events). The index makes it a lookup (docs/adr/0003).
-  sqlite3 "$STATE_DIR/tansu.db" "CREATE INDEX IF NOT EXISTS header_by_record ON header (topition, offset_id)"
+  sqlite3 -cmd ".timeout 10000" "$STATE_DIR/tansu.db" "CREATE INDEX IF NOT EXISTS header_by_record ON header (topition, offset_id)"
   KAFKA_BROKERS="127.0.0.1:$port"
 }
 
