@@ -2,10 +2,33 @@
 //! then the service's own).
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use std::time::Duration;
 
 static KIT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Waits until this process holds the session advisory lock `name` (trying each second), on
+/// a connection of its own that holds it for as long as it lives: one holder per database and
+/// name (the outbox relay's leader; a service's consumer).
+pub async fn hold_lock(pool: &PgPool, name: &str) -> Result<PgConnection, sqlx::Error> {
+    let mut conn = pool.acquire().await?.detach();
+    let mut waiting = false;
+    loop {
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+        if held {
+            tracing::info!(lock = name, "lock taken");
+            return Ok(conn);
+        }
+        if !waiting {
+            tracing::info!(lock = name, "lock held by another instance; standing by");
+            waiting = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
 
 /// Opens a pool on `url`. Connections are made lazily; start-up needs the database (it
 /// migrates first), and later outages show as NOT_SERVING and UNAVAILABLE until it is back.

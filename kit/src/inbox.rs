@@ -195,7 +195,8 @@ impl<H: EventHandler> InboxConsumer<H> {
         loop {
             let lock = tokio::select! {
                 () = shutdown.cancelled() => return,
-                lock = self.take_lock() => lock,
+                // The group's consumer lock: one consuming instance per service.
+                lock = crate::db::hold_lock(&self.pool, &self.group) => lock,
             };
             let mut lock = match lock {
                 Ok(lock) => lock,
@@ -232,27 +233,6 @@ impl<H: EventHandler> InboxConsumer<H> {
                     }
                 }
             }
-        }
-    }
-
-    /// Waits until this instance holds the group's consumer lock, on a connection of its own.
-    async fn take_lock(&self) -> Result<PgConnection, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?.detach();
-        let mut waiting = false;
-        loop {
-            let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(2, hashtext($1))")
-                .bind(&self.group)
-                .fetch_one(&mut conn)
-                .await?;
-            if held {
-                tracing::info!(group = %self.group, "took the consumer lock");
-                return Ok(conn);
-            }
-            if !waiting {
-                tracing::info!(group = %self.group, "another instance consumes; standing by");
-                waiting = true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 

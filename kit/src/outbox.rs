@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// One advisory lock key per database: the relay holding it is the only one publishing.
-const RELAY_LOCK_KEY: i64 = 0x6f72_6465_7266_6c6f;
+/// One advisory lock per database: the relay holding it is the only one publishing.
+const RELAY_LOCK: &str = "orderflow.outbox-relay";
 
 /// Writes `envelope` to the outbox for `topic`, keyed by `key`, inside the caller's transaction.
 pub async fn enqueue(
@@ -123,18 +123,10 @@ impl Relay {
     /// changes (NOTIFY) or at least every second. Every query runs on the lock's connection,
     /// so losing the connection (and with it the lock) stops this relay at once.
     async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
-        let mut conn = self.pool.acquire().await?.detach();
-        loop {
-            let leader: bool =
-                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RELAY_LOCK_KEY).fetch_one(&mut conn).await?;
-            if leader {
-                break;
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+        let mut conn = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            conn = crate::db::hold_lock(&self.pool, RELAY_LOCK) => conn?,
+        };
         tracing::info!("outbox relay is the leader");
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("outbox").await?;
