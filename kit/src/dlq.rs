@@ -58,6 +58,11 @@ impl Answer {
             "discard" => Action::Discard,
             _ => return None,
         };
+        Self::to_dead_letter(headers, action)
+    }
+
+    /// `action` for the dead letter with these headers (`None`: they are not a dead letter's).
+    fn to_dead_letter(headers: &BTreeMap<String, String>, action: Action) -> Option<Self> {
         Some(Self {
             action,
             group: headers.get(GROUP)?.clone(),
@@ -81,13 +86,7 @@ pub enum AnswerError {
 /// topic, with its key; returns where it was written (partition, offset). A redrive carries
 /// the event; a discard carries no value.
 pub async fn answer(brokers: &str, dead: &Read, action: Action) -> Result<(i32, i64), AnswerError> {
-    let answer = Answer::of(&BTreeMap::from_iter(
-        dead.headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .chain([(ACTION.to_owned(), action.as_str().to_owned())]),
-    ))
-    .ok_or(AnswerError::NotADeadLetter)?;
+    let answer = Answer::to_dead_letter(&dead.headers, action).ok_or(AnswerError::NotADeadLetter)?;
     let producer: FutureProducer = outbox::producer_config(brokers, Duration::ZERO).create()?;
     let headers = [
         (ACTION, action.as_str().to_owned()),
