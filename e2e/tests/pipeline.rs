@@ -449,19 +449,21 @@ async fn replaying_every_topic_from_the_start_changes_no_projection() {
     }
 }
 
+/// Writes a raw message to `topic` with a plain rdkafka producer, as any outside client could.
+async fn send_from_outside(topic: &str, key: &str, payload: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", testing::brokers()).create().unwrap();
+    producer.send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(5)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_from_outside_lands_in_the_dead_letter_topic_while_orders_flow() {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
     let mut stack = Stack::start().await;
     stack.stock_product("MUG", "A-01", 350, 10).await;
     let topics = orderflow_kit::topics::Topics::new(&stack.namespace);
     let orders_topic = topics.name(orderflow_kit::topics::Topic::Orders);
-    let producer: FutureProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", testing::brokers()).create().unwrap();
-    producer
-        .send(FutureRecord::to(&orders_topic).key("poison").payload(b"\x00 not an event"), Duration::from_secs(5))
-        .await
-        .unwrap();
+    send_from_outside(&orders_topic, "poison", b"\x00 not an event").await;
 
     let placed = stack.orders.place_order(order_request("c-poison", &[("MUG", 1)])).await.unwrap();
     stack.wait_for_status(&placed.into_inner().order.unwrap().order_id, OrderStatus::Shipped).await;
@@ -488,7 +490,6 @@ async fn a_poison_message_from_outside_lands_in_the_dead_letter_topic_while_orde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orders_later_events_wait_behind_its_dead_letter_until_an_operator_discards_it() {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
     let mut stack = Stack::start_with_fulfillment(fulfillment_service::Fulfillment::manual()).await;
     stack.stock_product("MUG", "A-01", 350, 10).await;
     let mut place = async |customer: &str| {
@@ -512,12 +513,7 @@ async fn an_orders_later_events_wait_behind_its_dead_letter_until_an_operator_di
     // A malformed message keyed by the held order, on the topic order-service reads.
     let topics = orderflow_kit::topics::Topics::new(&stack.namespace);
     let inventory_topic = topics.name(orderflow_kit::topics::Topic::Inventory);
-    let producer: FutureProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", testing::brokers()).create().unwrap();
-    producer
-        .send(FutureRecord::to(&inventory_topic).key(&held).payload(b"\x00 garbage"), Duration::from_secs(5))
-        .await
-        .unwrap();
+    send_from_outside(&inventory_topic, &held, b"\x00 garbage").await;
     let dead_letters = [topics.dead_letter(order_service::SERVICE)];
     let dead = testing::wait_until("order-service dead-letters it", Duration::from_secs(30), || async {
         orderflow_kit::events::read_to_end(&testing::brokers(), &dead_letters).await.ok()?.into_iter().next()
