@@ -10,7 +10,7 @@
 //! databases and the topics (never from logs) and prints one summary line; any failure makes it
 //! exit non-zero.
 
-use crate::load::parse_duration;
+use crate::load::{parse_duration, scripted_order};
 use crate::ops::{Broker, DATABASES_MISSING, Databases};
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -18,7 +18,7 @@ use orderflow_kit::events::{self, Read};
 use orderflow_kit::lag::Probe;
 use orderflow_kit::{dlq, envelope};
 use orderflow_proto::client::Authorized;
-use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_proto::common::v1::OrderLine;
 use orderflow_proto::events::v1::EventEnvelope;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
@@ -100,22 +100,8 @@ fn order(run: &str, n: u64) -> PlaceOrderRequest {
     }
     PlaceOrderRequest {
         idempotency_key: format!("{run}-{n}"),
-        customer: Some(Customer {
-            id: format!("chaos-{}", n % 100),
-            name: "Chaos Monkey".into(),
-            email: "chaos@example.com".into(),
-        }),
-        lines,
-        shipping_address: Some(Address {
-            name: "Chaos Monkey".into(),
-            line1: "1 Fault Line".into(),
-            line2: String::new(),
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        }),
         payment_reference: format!("pay-chaos-{n}"),
-        service_level: ServiceLevel::Standard as i32,
+        ..scripted_order(format!("chaos-{}", n % 100), "Chaos Monkey", lines)
     }
 }
 

@@ -112,23 +112,25 @@ impl Measured {
 }
 
 fn request(customer: usize, sku: &str) -> PlaceOrderRequest {
+    let lines = vec![OrderLine { sku: sku.to_owned(), quantity: 1 }];
+    scripted_order(format!("load-{}", customer % 1000), "Load Test", lines)
+}
+
+/// A standard order of `lines` for a scripted customer in Berlin (load and chaos runs).
+pub fn scripted_order(customer_id: String, name: &str, lines: Vec<OrderLine>) -> PlaceOrderRequest {
     PlaceOrderRequest {
         idempotency_key: String::new(),
-        customer: Some(Customer {
-            id: format!("load-{}", customer % 1000),
-            name: "Load Test".into(),
-            email: "load@example.com".into(),
-        }),
-        lines: vec![OrderLine { sku: sku.to_owned(), quantity: 1 }],
+        customer: Some(Customer { id: customer_id, name: name.into(), email: "scripted@example.com".into() }),
+        lines,
         shipping_address: Some(Address {
-            name: "Load Test".into(),
+            name: name.into(),
             line1: "1 Benchmark Way".into(),
             line2: String::new(),
             city: "Berlin".into(),
             postal_code: "10115".into(),
             country: "DE".into(),
         }),
-        payment_reference: "pay-load".into(),
+        payment_reference: "pay-scripted".into(),
         service_level: ServiceLevel::Standard as i32,
     }
 }
