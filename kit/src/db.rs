@@ -2,7 +2,8 @@
 //! then the service's own).
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use std::str::FromStr;
 use std::time::Duration;
 
 static KIT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -30,10 +31,21 @@ pub async fn hold_lock(pool: &PgPool, name: &str) -> Result<PgConnection, sqlx::
     }
 }
 
+/// The longest one statement may run, and wait for a lock, on a pool's connections: a stuck
+/// query or a held row lock fails (transiently, [`transient`]) instead of holding a
+/// connection for good.
+pub const STATEMENT_TIMEOUT: &str = "30s";
+pub const LOCK_TIMEOUT: &str = "10s";
+
 /// Opens a pool on `url`. Connections are made lazily; start-up needs the database (it
 /// migrates first), and later outages show as NOT_SERVING and UNAVAILABLE until it is back.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5)).connect_lazy(url)
+    let options = PgConnectOptions::from_str(url)?
+        .options([("statement_timeout", STATEMENT_TIMEOUT), ("lock_timeout", LOCK_TIMEOUT)]);
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
 }
 
 /// Applies the kit's migrations (outbox, inbox, consumer offsets) and then `service`'s.
@@ -44,6 +56,17 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), MigrateErr
         migrator.run(pool).await?;
     }
     Ok(())
+}
+
+/// Whether a database error says "try again later" rather than "this cannot be done": the
+/// database unreachable, a serialisation failure or deadlock (40), out of resources (53), a
+/// lock or statement timeout (55P03, 57014), a system error (58). Anything else fails the same
+/// way however often it is tried.
+pub fn transient(error: &sqlx::Error) -> bool {
+    unreachable(error)
+        || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| {
+            c.starts_with("40") || c.starts_with("53") || c.starts_with("58") || c == "55P03" || c == "57014"
+        }))
 }
 
 /// Whether `error` says the database cannot be reached now (connection refused or lost, pool

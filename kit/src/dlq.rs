@@ -21,6 +21,8 @@ pub const SOURCE_OFFSET: &str = "dlq.source.offset";
 pub const GROUP: &str = "dlq.consumer.group";
 /// On a source-topic message: the operator's answer for this group (see [`Action`]).
 pub const ACTION: &str = "dlq.action";
+/// On a dead letter whose value was cut to fit the dead-letter topic: the original length.
+pub const TRUNCATED: &str = "dlq.value.truncated";
 
 /// What an operator decided for a dead letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +53,25 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The answer a message's headers carry, if they carry one (an event never does).
-    pub fn of(headers: &BTreeMap<String, String>) -> Option<Self> {
-        let action = match headers.get(ACTION)?.as_str() {
-            "redrive" => Action::Redrive,
-            "discard" => Action::Discard,
-            _ => return None,
+    /// The answer carried by the headers of a message read on `topic` (one of `consumed`), or
+    /// why it is not a valid one: an answer names its action, group and the dead letter's
+    /// source topic, partition and offset, and travels on that source topic, which must be one
+    /// the consumer reads.
+    pub fn read_on(headers: &BTreeMap<String, String>, topic: &str, consumed: &[String]) -> Result<Self, String> {
+        let action = match headers.get(ACTION).map(String::as_str) {
+            Some("redrive") => Action::Redrive,
+            Some("discard") => Action::Discard,
+            _ => return Err(format!("{ACTION} must be \"redrive\" or \"discard\"")),
         };
-        Self::to_dead_letter(headers, action)
+        let answer = Self::to_dead_letter(headers, action).ok_or_else(|| {
+            format!(
+                "it needs {GROUP}, {SOURCE_TOPIC}, {SOURCE_PARTITION} and {SOURCE_OFFSET} (a partition and an offset)"
+            )
+        })?;
+        if answer.topic != topic || !consumed.contains(&answer.topic) {
+            return Err(format!("{SOURCE_TOPIC} must be the topic it is sent to, one this consumer reads"));
+        }
+        Ok(answer)
     }
 
     /// `action` for the dead letter with these headers (`None`: they are not a dead letter's).
@@ -104,4 +117,35 @@ pub async fn answer(brokers: &str, dead: &Read, action: Action) -> Result<(i32, 
     }
     let delivery = producer.send(record, Duration::from_secs(10)).await.map_err(|(error, _)| error)?;
     Ok((delivery.partition, delivery.offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn only_a_complete_answer_on_its_own_consumed_source_topic_is_accepted() {
+        let consumed = ["t.orders".to_owned()];
+        let good = [
+            (ACTION, "discard"),
+            (GROUP, "g"),
+            (SOURCE_TOPIC, "t.orders"),
+            (SOURCE_PARTITION, "0"),
+            (SOURCE_OFFSET, "7"),
+        ];
+        let answer = Answer::read_on(&headers(&good), "t.orders", &consumed).unwrap();
+        assert_eq!((answer.action, answer.offset), (Action::Discard, 7));
+        let mut bad_action = headers(&good);
+        bad_action.insert(ACTION.into(), "explode".into());
+        assert!(Answer::read_on(&bad_action, "t.orders", &consumed).unwrap_err().contains(ACTION));
+        let mut no_offset = headers(&good);
+        no_offset.insert(SOURCE_OFFSET.into(), "x".into());
+        assert!(Answer::read_on(&no_offset, "t.orders", &consumed).is_err());
+        assert!(Answer::read_on(&headers(&good), "t.other", &consumed).is_err(), "sent to another topic");
+        assert!(Answer::read_on(&headers(&good), "t.orders", &[]).is_err(), "a topic it does not read");
+    }
 }

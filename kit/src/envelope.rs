@@ -39,6 +39,30 @@ impl Cause {
     }
 }
 
+/// Every event type name this build knows, as [`event_type`] writes them.
+pub const KNOWN_TYPES: [&str; 14] = [
+    "OrderPlaced",
+    "StockReserved",
+    "StockRejected",
+    "Picked",
+    "Sorted",
+    "Packed",
+    "Shipped",
+    "StockRestocked",
+    "Delivered",
+    "LowStock",
+    "OrderCancelled",
+    "StockReleased",
+    "ShipmentRequested",
+    "ShipmentRejected",
+];
+
+/// `name` if it is an event type this build knows, else `"unknown"`: a bounded set of values
+/// for metric labels, whatever a message claims to be.
+pub fn type_label(name: &str) -> &'static str {
+    KNOWN_TYPES.iter().find(|known| **known == name).copied().unwrap_or("unknown")
+}
+
 /// The event type name of a payload, as written to `event_type` and the headers.
 pub fn event_type(payload: &Payload) -> &'static str {
     match payload {
@@ -55,6 +79,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::OrderCancelled(_) => "OrderCancelled",
         Payload::StockReleased(_) => "StockReleased",
         Payload::ShipmentRequested(_) => "ShipmentRequested",
+        Payload::ShipmentRejected(_) => "ShipmentRejected",
     }
 }
 
@@ -74,7 +99,8 @@ pub fn build(producer: &str, order_id: &str, payload: Payload, cause: &Cause) ->
     }
 }
 
-/// Why a Kafka message is not a usable envelope. Such a message goes to the dead-letter topic.
+/// Why a Kafka message is not a usable envelope. [`DecodeError::UnknownType`] is a newer
+/// producer's event (recorded and skipped); any other goes to the dead-letter topic.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("not a protobuf EventEnvelope: {0}")]
@@ -83,8 +109,12 @@ pub enum DecodeError {
     Empty,
     #[error("event_id {0:?} is not a UUID")]
     EventId(String),
-    #[error("unknown or missing event payload (event_type {0:?})")]
-    UnknownPayload(String),
+    /// A well-formed envelope of an event type this build does not know.
+    #[error("event type {event_type:?} is unknown to this build")]
+    UnknownType { event_id: uuid::Uuid, event_type: String },
+    /// A known (or empty) event type without its payload.
+    #[error("event_type {0:?} has no payload")]
+    MissingPayload(String),
 }
 
 /// A decoded, checked envelope together with its parsed id.
@@ -95,12 +125,22 @@ pub struct Decoded {
 }
 
 /// Decodes a Kafka message value into an envelope and checks what every consumer relies on.
+/// The envelope's `event_type` is set from its payload (the payload decides what an event
+/// is; the text could say anything).
 pub fn decode(bytes: Option<&[u8]>) -> Result<Decoded, DecodeError> {
-    let envelope = EventEnvelope::decode(bytes.ok_or(DecodeError::Empty)?)?;
+    let mut envelope = EventEnvelope::decode(bytes.ok_or(DecodeError::Empty)?)?;
     let event_id =
         uuid::Uuid::parse_str(&envelope.event_id).map_err(|_| DecodeError::EventId(envelope.event_id.clone()))?;
     if envelope.payload.is_none() {
-        return Err(DecodeError::UnknownPayload(envelope.event_type));
+        // A oneof field this build does not know decodes as no payload: a newer producer's
+        // event if it names a type, a broken one if it names none or one of ours.
+        if envelope.event_type.trim().is_empty() || type_label(&envelope.event_type) != "unknown" {
+            return Err(DecodeError::MissingPayload(envelope.event_type));
+        }
+        return Err(DecodeError::UnknownType { event_id, event_type: envelope.event_type });
+    }
+    if let Some(payload) = &envelope.payload {
+        envelope.event_type = event_type(payload).to_owned();
     }
     Ok(Decoded { event_id, envelope })
 }
@@ -138,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn decode_rejects_garbage_missing_ids_and_unknown_payloads() {
+    fn decode_rejects_garbage_missing_ids_and_payloads_and_tells_unknown_types_apart() {
         assert!(matches!(decode(None), Err(DecodeError::Empty)));
         assert!(matches!(decode(Some(&[0xff, 0xff, 0xff])), Err(DecodeError::Protobuf(_))));
         let no_id = EventEnvelope { payload: Some(Payload::Picked(Picked::default())), ..Default::default() };
@@ -149,9 +189,20 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            matches!(decode(Some(&unknown.encode_to_vec())), Err(DecodeError::UnknownPayload(t)) if t == "Teleported")
+            matches!(decode(Some(&unknown.encode_to_vec())), Err(DecodeError::UnknownType { event_type, .. }) if event_type == "Teleported")
         );
+        let broken = EventEnvelope { event_type: "Picked".into(), ..unknown.clone() };
+        assert!(matches!(decode(Some(&broken.encode_to_vec())), Err(DecodeError::MissingPayload(t)) if t == "Picked"));
+        let untyped = EventEnvelope { event_type: " ".into(), ..unknown };
+        assert!(matches!(decode(Some(&untyped.encode_to_vec())), Err(DecodeError::MissingPayload(_))));
         let good = build("x", "o", Payload::Picked(Picked::default()), &Cause::command(TraceParent::new_root()));
         assert_eq!(decode(Some(&good.encode_to_vec())).unwrap().envelope, good);
+    }
+
+    #[test]
+    fn every_payload_names_a_known_type_and_anything_else_is_unknown() {
+        assert_eq!(type_label("Picked"), "Picked");
+        assert_eq!(type_label("Teleported"), "unknown");
+        assert_eq!(type_label("Picked\0"), "unknown");
     }
 }

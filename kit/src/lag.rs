@@ -37,6 +37,8 @@ pub struct Report {
     pub outbox_oldest_seconds: f64,
     /// Messages in the service's dead-letter topic.
     pub dead_letters: i64,
+    /// Events of types this build does not know, recorded and skipped (a newer producer's).
+    pub skipped_unknown: i64,
 }
 
 impl Report {
@@ -114,6 +116,8 @@ impl Probe {
         )
         .fetch_one(pool)
         .await?;
-        Ok(Report { partitions, outbox_depth, outbox_oldest_seconds, dead_letters })
+        let skipped_unknown: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM inbox WHERE skipped").fetch_one(pool).await?;
+        Ok(Report { partitions, outbox_depth, outbox_oldest_seconds, dead_letters, skipped_unknown })
     }
 }

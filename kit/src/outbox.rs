@@ -155,7 +155,8 @@ impl Relay {
             .await?;
         let mut deliveries = Vec::with_capacity(rows.len());
         for row in &rows {
-            let event_type = row.headers.0.get(header::EVENT_TYPE).map_or("unknown", String::as_str);
+            let event_type =
+                crate::envelope::type_label(row.headers.0.get(header::EVENT_TYPE).map_or("", String::as_str));
             let headers =
                 row.headers.0.iter().fold(OwnedHeaders::new_with_capacity(row.headers.0.len()), |h, (key, value)| {
                     h.insert(Header { key, value: Some(value.as_bytes()) })
