@@ -49,6 +49,7 @@ pub type App = orderflow_kit::App<Fulfillment>;
 impl Wiring for Fulfillment {
     const SERVICE: &'static str = SERVICE;
     const PORT: u16 = 50053;
+    const DATABASE: &'static str = "fulfillment";
 
     fn migrations() -> &'static Migrator {
         &MIGRATIONS
@@ -73,7 +74,7 @@ impl Wiring for Fulfillment {
         let api = FulfillmentServiceServer::new(api::FulfillmentApi::new(&service, steps.clone()));
         let mut workers = Vec::new();
         if steps.schedules() {
-            workers.push(Box::pin(steps.clone().run(service.pool.clone(), shutdown.clone())) as _);
+            workers.push(Box::pin(steps.clone().run(service.consumer_pool.clone(), shutdown.clone())) as _);
         }
         workers.push(Box::pin(service.consumer(&[Topic::Inventory, Topic::Orders], steps)?.run(shutdown.clone())) as _);
         service

@@ -34,6 +34,7 @@ pub type App = orderflow_kit::App<Inventory>;
 impl Wiring for Inventory {
     const SERVICE: &'static str = SERVICE;
     const PORT: u16 = 50052;
+    const DATABASE: &'static str = "inventory";
 
     fn migrations() -> &'static Migrator {
         &MIGRATIONS

@@ -31,6 +31,8 @@ pub trait Wiring: Sized + Send + 'static {
     const SERVICE: &'static str;
     /// The default gRPC port.
     const PORT: u16;
+    /// The default database name (`DATABASE_URL` on 127.0.0.1:5432).
+    const DATABASE: &'static str;
 
     fn migrations() -> &'static Migrator;
 
@@ -72,7 +74,7 @@ impl<W: Wiring> App<W> {
 
 /// The whole `main` of a service binary: config → telemetry → build → run until a signal.
 pub async fn run_main<W: Wiring>() -> anyhow::Result<()> {
-    let config = Config::from_env(W::SERVICE, W::PORT)?;
+    let config = Config::from_env(W::SERVICE, W::PORT, W::DATABASE)?;
     telemetry::init(W::SERVICE);
     let span = tracing::info_span!("service", name = W::SERVICE);
     let app = App::<W>::build(config).instrument(span.clone()).await?;
@@ -108,11 +110,16 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// What every service has once built: its database, its topics and its gRPC listener.
+/// What every service has once built: its database (one pool for API calls, another for the
+/// consumers, the relay and other background work, so neither can starve the other), its
+/// topics and its gRPC listener.
 #[derive(Debug)]
 pub struct Service {
     pub config: Config,
+    /// For gRPC handlers.
     pub pool: PgPool,
+    /// For consumers, the outbox relay and background workers.
+    pub consumer_pool: PgPool,
     pub topics: Topics,
     listener: TcpListener,
 }
@@ -121,7 +128,8 @@ impl Service {
     /// Migrates the database, creates every topic of the flow and binds the gRPC address.
     pub async fn start(config: Config, migrations: &Migrator) -> anyhow::Result<Self> {
         let pool = db::pool(&config.database_url, config.database_max_connections)?;
-        db::migrate(&pool, migrations).await.context("migrating the database")?;
+        let consumer_pool = db::pool(&config.database_url, config.database_consumer_connections)?;
+        db::migrate(&consumer_pool, migrations).await.context("migrating the database")?;
         let topics = Topics::new(&config.topic_namespace);
         let mut names = topics.all();
         names.push(topics.dead_letter(config.service));
@@ -130,7 +138,7 @@ impl Service {
             .context("creating topics")?;
         let listener =
             TcpListener::bind(config.grpc_addr).await.with_context(|| format!("binding {}", config.grpc_addr))?;
-        Ok(Self { config, pool, topics, listener })
+        Ok(Self { config, pool, consumer_pool, topics, listener })
     }
 
     /// The bound gRPC address (useful with port 0).
@@ -154,11 +162,13 @@ impl Service {
             batch_size: self.config.consumer_batch_size,
             fetch_wait: self.config.kafka_fetch_wait,
         };
-        Ok(InboxConsumer::new(settings, self.pool.clone(), handler)?)
+        Ok(InboxConsumer::new(settings, self.consumer_pool.clone(), handler)?)
     }
 
     /// Serves gRPC (health, reflection and the API `add_api` adds, named `api` for health),
-    /// runs the outbox relay, the health monitor and `workers`, until `shutdown`.
+    /// runs the outbox relay, the health monitor and `workers`, until `shutdown`. Every one of
+    /// those runs until `shutdown`: if one ends or panics before, the service reports
+    /// NOT_SERVING, stops and returns an error (its supervisor restarts it).
     pub async fn serve(
         self,
         api: &'static str,
@@ -168,7 +178,7 @@ impl Service {
     ) -> anyhow::Result<()> {
         let (router, health) = grpc::router(self.config.service, Arc::clone(&self.config.tokens))?;
         let relay = Relay::new(
-            self.pool.clone(),
+            self.consumer_pool.clone(),
             &self.config.kafka_brokers,
             self.config.outbox_batch_size,
             self.config.kafka_linger,
@@ -176,19 +186,43 @@ impl Service {
         let probe = Probe::new(&self.config.kafka_brokers)?;
         let mut tasks = JoinSet::new();
         tasks.spawn(relay.run(shutdown.clone()).in_current_span());
-        tasks.spawn(monitor_health(self.pool.clone(), probe.clone(), health, api, shutdown.clone()).in_current_span());
+        let pools = [self.pool.clone(), self.consumer_pool.clone()];
+        tasks.spawn(monitor_health(pools, probe.clone(), health.clone(), api, shutdown.clone()).in_current_span());
         if let Some(addr) = self.config.metrics_addr {
             metrics::install(self.config.service, addr)?;
             let (group, dead_letters) = (self.group(), self.topics.dead_letter(self.config.service));
             tasks.spawn(
-                observe_backlog(self.pool.clone(), probe, group, dead_letters, shutdown.clone()).in_current_span(),
+                observe_backlog(self.consumer_pool.clone(), probe, group, dead_letters, shutdown.clone())
+                    .in_current_span(),
             );
         }
         for worker in workers {
             tasks.spawn(worker.in_current_span());
         }
         tracing::info!(addr = %self.local_addr(), "serving gRPC");
-        let served = grpc::serve(add_api(router), self.listener, shutdown.clone()).await;
+        let server = grpc::serve(add_api(router), self.listener, shutdown.clone());
+        tokio::pin!(server);
+        let mut died = None;
+        let served = loop {
+            tokio::select! {
+                served = &mut server => break served,
+                Some(ended) = tasks.join_next(), if died.is_none() => {
+                    if shutdown.is_cancelled() {
+                        continue; // a normal stop
+                    }
+                    let why = match ended {
+                        Ok(()) => "a background task ended".to_owned(),
+                        Err(error) if error.is_panic() => "a background task panicked".to_owned(),
+                        Err(error) => format!("a background task failed: {error}"),
+                    };
+                    tracing::error!(%why, "stopping the service");
+                    shutdown.cancel();
+                    health.set_service_status("", ServingStatus::NotServing).await;
+                    health.set_service_status(api, ServingStatus::NotServing).await;
+                    died = Some(why);
+                }
+            }
+        };
         shutdown.cancel();
         if tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} })
             .await
@@ -197,7 +231,11 @@ impl Service {
             tracing::warn!("workers did not stop within 5 s");
         }
         tracing::info!("stopped");
-        Ok(served?)
+        served?;
+        match died {
+            Some(why) => Err(anyhow::anyhow!("{why}; the service stopped")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -215,9 +253,10 @@ async fn observe_backlog(pool: PgPool, probe: Probe, group: String, dead_letters
     }
 }
 
-/// Reports SERVING while the database and the broker answer, NOT_SERVING otherwise.
+/// Reports SERVING while the database (both pools) and the broker answer, NOT_SERVING
+/// otherwise.
 async fn monitor_health(
-    pool: PgPool,
+    pools: [PgPool; 2],
     probe: Probe,
     health: HealthReporter,
     api: &'static str,
@@ -225,9 +264,12 @@ async fn monitor_health(
 ) {
     let mut last = None;
     loop {
-        let database = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let mut database = true;
+        for pool in &pools {
+            database &= tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        }
         let broker = probe.reachable().await;
         let status = if database && broker { ServingStatus::Serving } else { ServingStatus::NotServing };
         if last != Some(status) {

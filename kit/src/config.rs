@@ -12,8 +12,11 @@ pub struct Config {
     pub service: &'static str,
     /// `DATABASE_URL`: the service's own PostgreSQL database.
     pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    /// `DATABASE_MAX_CONNECTIONS` (default 10): the pool for API calls.
     pub database_max_connections: u32,
+    /// `DATABASE_CONSUMER_CONNECTIONS` (default 5): the pool for consumers, the outbox relay
+    /// and background workers.
+    pub database_consumer_connections: u32,
     /// `KAFKA_BROKERS` (default `127.0.0.1:9092`).
     pub kafka_brokers: String,
     /// `GRPC_ADDR` (default `0.0.0.0:<the service's port>`); port 0 picks a free port.
@@ -49,15 +52,14 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Reads the configuration of `service`, whose gRPC port defaults to `default_port`.
-    pub fn from_env(service: &'static str, default_port: u16) -> Result<Self, ConfigError> {
+    /// Reads the configuration of `service`, whose gRPC port defaults to `default_port` and
+    /// database to `default_database` (on 127.0.0.1:5432).
+    pub fn from_env(service: &'static str, default_port: u16, default_database: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             service,
-            database_url: var(
-                "DATABASE_URL",
-                format!("postgres://postgres@127.0.0.1:5432/{}", service.trim_end_matches("-service")),
-            )?,
+            database_url: var("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{default_database}"))?,
             database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_consumer_connections: var("DATABASE_CONSUMER_CONNECTIONS", 5)?,
             kafka_brokers: var("KAFKA_BROKERS", "127.0.0.1:9092".to_owned())?,
             grpc_addr: var("GRPC_ADDR", SocketAddr::from(([0, 0, 0, 0], default_port)))?,
             topic_namespace: var("TOPIC_NAMESPACE", "orderflow".to_owned())?,

@@ -3,18 +3,23 @@
 //! README, are all written here:
 //!
 //! - `orderflow_grpc_requests_total{method, code}`, `orderflow_grpc_request_duration_seconds{method}`
-//! - `orderflow_events_consumed_total{event_type, outcome}` (applied, duplicate, dead_lettered)
+//! - `orderflow_events_consumed_total{event_type, outcome}` (applied, duplicate, dead_lettered,
+//!   parked, skipped; `event_type` is one this build knows or `unknown`)
 //! - `orderflow_events_published_total{event_type}` (outbox rows the broker acknowledged)
 //! - `orderflow_consumer_batch_size`, `orderflow_consumer_lag{topic, partition}`
-//! - `orderflow_outbox_depth`, `orderflow_outbox_oldest_age_seconds`, `orderflow_dead_letters`
+//! - `orderflow_outbox_depth`, `orderflow_outbox_oldest_age_seconds`, `orderflow_dead_letters`,
+//!   `orderflow_events_skipped_unknown` (events of types this build does not know)
 //! - `orderflow_db_pool_connections{state}` (idle, in_use), `orderflow_db_pool_max_connections`
 
 use crate::lag::Report;
 use futures::future::BoxFuture;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use prost::Message;
 use sqlx::PgPool;
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -63,6 +68,7 @@ pub fn backlog(report: &Report, pool: &PgPool) {
     gauge!("orderflow_outbox_depth").set(report.outbox_depth as f64);
     gauge!("orderflow_outbox_oldest_age_seconds").set(report.outbox_oldest_seconds);
     gauge!("orderflow_dead_letters").set(report.dead_letters as f64);
+    gauge!("orderflow_events_skipped_unknown").set(report.skipped_unknown as f64);
     let (size, idle) = (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
     gauge!("orderflow_db_pool_connections", "state" => "idle").set(f64::from(idle));
     gauge!("orderflow_db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
@@ -123,8 +129,37 @@ where
     }
 }
 
-/// `Service/Method` from `/package.Service/Method`.
+/// Every method the servers serve, as `package.Service/Method`: this build's protos, health and
+/// reflection.
+fn known_methods() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut known: HashSet<String> = [
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]
+        .map(str::to_owned)
+        .into();
+        for encoded in [orderflow_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else { continue };
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!("{}.{}/{}", file.package(), service.name(), method.name()));
+                    }
+                }
+            }
+        }
+        known
+    })
+}
+
+/// `Service/Method` from `/package.Service/Method`; `unknown` for any path no server serves,
+/// so a caller cannot make a new series.
 fn method_label(path: &str) -> String {
+    if !known_methods().contains(path.trim_start_matches('/')) {
+        return "unknown".to_owned();
+    }
     let mut parts = path.trim_start_matches('/').rsplitn(2, '/');
     let method = parts.next().unwrap_or_default();
     let service = parts.next().unwrap_or_default().rsplit('.').next().unwrap_or_default();
@@ -144,6 +179,8 @@ mod tests {
     fn methods_are_labelled_service_slash_method() {
         assert_eq!(method_label("/orderflow.order.v1.OrderService/PlaceOrder"), "OrderService/PlaceOrder");
         assert_eq!(method_label("/grpc.health.v1.Health/Check"), "Health/Check");
+        assert_eq!(method_label("/orderflow.order.v1.OrderService/Teleport"), "unknown");
+        assert_eq!(method_label("/x\u{0}y/z"), "unknown");
         assert_eq!(method_label("/"), "/");
     }
 }

@@ -54,6 +54,7 @@ pub fn config(service: &'static str, database_url: String, namespace: &str) -> C
         service,
         database_url,
         database_max_connections: 5,
+        database_consumer_connections: 5,
         kafka_brokers: brokers(),
         grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         topic_namespace: namespace.to_owned(),

@@ -37,6 +37,7 @@ pub type App = orderflow_kit::App<Orders>;
 impl Wiring for Orders {
     const SERVICE: &'static str = SERVICE;
     const PORT: u16 = 50051;
+    const DATABASE: &'static str = "orders";
 
     fn migrations() -> &'static Migrator {
         &MIGRATIONS

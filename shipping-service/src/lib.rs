@@ -35,6 +35,7 @@ pub type App = orderflow_kit::App<Shipping>;
 impl Wiring for Shipping {
     const SERVICE: &'static str = SERVICE;
     const PORT: u16 = 50054;
+    const DATABASE: &'static str = "shipping";
 
     fn migrations() -> &'static Migrator {
         &MIGRATIONS
