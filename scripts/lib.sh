@@ -49,10 +49,14 @@ ensure_tansu() {
   cargo install --locked "tansu@$TANSU_VERSION" --features postgres,libsql,dynostore
 }
 
+# A port nothing listens on, below Linux's ephemeral range (32768-60999 here, see
+# /proc/sys/net/ipv4/ip_local_port_range), so no client socket can be handed it meanwhile. A
+# start that still loses a race for it retries on another (start_postgres, start_tansu).
 free_port() {
-  local port
+  local port low=10000 high
+  high=$(($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768) - 1))
   for _ in $(seq 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((low + RANDOM % (high - low)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
@@ -62,8 +66,12 @@ free_port() {
   return 1
 }
 
-wait_for_port() { # port what
+wait_for_port() { # port what [pid: fail as soon as it exits]
   for _ in $(seq 300); do
+    if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+      echo "$2 exited before listening on port $1; see $STATE_DIR" >&2
+      return 1
+    fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return; fi
     sleep 0.1
   done
@@ -85,11 +93,16 @@ start_postgres() {
     run=(runuser -u postgres --)
   fi
   PG_CTL=("${run[@]}" "$bindir/pg_ctl")
-  PG_PORT=$(free_port)
-  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   "${run[@]}" "$bindir/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >"$STATE_DIR/initdb.log" 2>&1
-  PG_OPTIONS="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
-  pg_start
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    PG_PORT=$(free_port)
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    PG_OPTIONS="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
+    if pg_start; then break; fi
+    [ "$attempt" = 5 ] && { echo "PostgreSQL did not start; see $dir/postgres.log" >&2; return 1; }
+    log "PostgreSQL could not start on port $PG_PORT (taken meanwhile?); trying another port"
+  done
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 }
 
@@ -111,16 +124,21 @@ psql_admin() {
 # tansu with durable SQLite storage, on a free port or (to restart it) the given one. Sets
 # KAFKA_BROKERS and TANSU_PID.
 start_tansu() {
-  local port=${1:-$(free_port)}
-  log "starting tansu $TANSU_VERSION on 127.0.0.1:$port"
-  # tansu reads the sqlite path relative to its working directory.
-  (cd "$STATE_DIR" && exec "$TANSU" broker \
-    --storage-engine "sqlite://tansu.db" \
-    --listener-url "tcp://127.0.0.1:$port" \
-    --advertised-listener-url "tcp://127.0.0.1:$port" >>"$STATE_DIR/tansu.log" 2>&1) &
-  TANSU_PID=$!
-  PIDS+=("$TANSU_PID")
-  wait_for_port "$port" tansu
+  local port attempt
+  for attempt in 1 2 3 4 5; do
+    port=${1:-$(free_port)}
+    log "starting tansu $TANSU_VERSION on 127.0.0.1:$port"
+    # tansu reads the sqlite path relative to its working directory.
+    (cd "$STATE_DIR" && exec "$TANSU" broker \
+      --storage-engine "sqlite://tansu.db" \
+      --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" >>"$STATE_DIR/tansu.log" 2>&1) &
+    TANSU_PID=$!
+    PIDS+=("$TANSU_PID")
+    if wait_for_port "$port" tansu "$TANSU_PID"; then break; fi
+    [ "$attempt" = 5 ] && return 1
+    log "tansu could not listen on port $port; trying again"
+  done
   # tansu 0.6's SQLite schema has no index for a record's headers: every record it serves
   # scans every header of the log, so a fetch gets slower as the log grows (minutes for a
   # topic of 14,000 events). The index makes it a lookup (docs/adr/0003).
