@@ -2,7 +2,7 @@
 //! shape, or CANCELLED wherever the order's cancel finds it before PACKED. A step confirmed
 //! out of order, twice or after a cancel is rejected and emits nothing. Pure: no I/O.
 
-use orderflow_kit::types::FieldError;
+use orderflow_kit::types::{FieldError, MAX_PARCEL_GRAMS, contents_grams};
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::events::v1::{Packed, Picked, Sorted, StockReserved};
 use orderflow_proto::fulfillment::v1::FulfillmentStatus;
@@ -87,12 +87,7 @@ pub fn decide(state: &Fulfillment, command: Command) -> Result<Payload, Rejectio
         }
         Command::Sort => Payload::Sorted(Sorted { tote_id: format!("TOTE-{}", state.suffix()) }),
         Command::Pack => {
-            let contents: u32 = state
-                .reserved
-                .lines
-                .iter()
-                .map(|l| l.unit_weight_grams.saturating_mul(u32::try_from(l.quantity).unwrap_or(0)))
-                .sum();
+            let contents = u32::try_from(contents_grams(&state.reserved.lines)).unwrap_or(u32::MAX);
             let parcel = Parcel::for_contents(contents);
             Payload::Packed(Packed {
                 package_id: format!("PKG-{}", state.suffix()),
@@ -116,8 +111,7 @@ pub struct Measured {
     pub height_mm: u32,
 }
 
-/// Heaviest parcel and longest side accepted at the packing bench.
-pub const MAX_PARCEL_GRAMS: u32 = 70_000;
+/// Longest side accepted at the packing bench (the heaviest parcel: [`MAX_PARCEL_GRAMS`]).
 pub const MAX_SIDE_MM: u32 = 3_000;
 
 impl Measured {

@@ -1,5 +1,5 @@
 //! What inventory-service consumes, routed to its step: OrderPlaced → `reserve_stock`,
-//! OrderCancelled → `release_stock`, Shipped → `commit_stock`. Other events on those topics
+//! OrderCancelled and ShipmentRejected → `release_stock`, Shipped → `commit_stock`. Other events on those topics
 //! are not about stock.
 
 use crate::reserve_stock::OnOrderPlaced;
@@ -18,7 +18,9 @@ impl EventHandler for InventoryInbox {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         match event.payload {
             Some(Payload::OrderPlaced(_)) => self.reserve.handle(conn, event).await,
-            Some(Payload::OrderCancelled(_)) => release_stock::on_cancelled(conn, self.reserve.topic(), event).await,
+            Some(Payload::OrderCancelled(_) | Payload::ShipmentRejected(_)) => {
+                release_stock::release(conn, self.reserve.topic(), event).await
+            }
             Some(Payload::Shipped(_)) => commit_stock::on_shipped(conn, event).await,
             _ => Ok(()),
         }

@@ -1,9 +1,11 @@
-//! OrderCancelled → StockReleased: the order's reservation is given back (reserved drops, on
+//! OrderCancelled | ShipmentRejected → StockReleased: the order will not ship, so its
+//! reservation is given back (reserved drops, on
 //! hand stays) and the release is announced, once, in the inbox transaction. An order that
 //! holds no reservation (rejected, or already released) releases nothing. OrderPlaced and
 //! OrderCancelled share the orders topic and key, so the reservation is always decided first;
-//! and order-service never cancels an order it handed to shipping, so a cancelled order's
-//! stock is never committed.
+//! order-service never cancels an order it handed to shipping, and shipping rejects only a
+//! parcel it did not ship, so released stock is never committed. (A rejected parcel's goods go
+//! back to their bins: they count as available again.)
 
 use crate::{low_stock, store};
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
@@ -13,12 +15,12 @@ use orderflow_proto::events::v1::StockReleased;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 
-/// Releases the cancelled order's reservation; emits StockReleased to `topic` (the inventory
-/// topic).
-pub async fn on_cancelled(conn: &mut PgConnection, topic: &str, event: &EventEnvelope) -> Result<(), HandlerError> {
+/// Releases the order's reservation (cancelled, or refused by every carrier); emits
+/// StockReleased to `topic` (the inventory topic).
+pub async fn release(conn: &mut PgConnection, topic: &str, event: &EventEnvelope) -> Result<(), HandlerError> {
     let order_id = inbox::order_id(event)?;
     let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
-        tracing::debug!(order_id = %order_id, "cancelled order holds no stock");
+        tracing::debug!(order_id = %order_id, "order holds no stock");
         return Ok(());
     };
     let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();

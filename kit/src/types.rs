@@ -49,6 +49,19 @@ impl fmt::Display for Sku {
     }
 }
 
+/// The heaviest parcel any carrier of the rate table takes (docs/rates.md), known up front:
+/// inventory rejects an order whose contents weigh more, the packing bench refuses to weigh in
+/// more.
+pub const MAX_PARCEL_GRAMS: u32 = 70_000;
+
+/// What the reserved lines weigh together, in grams, in arithmetic that cannot overflow.
+pub fn contents_grams(lines: &[orderflow_proto::events::v1::ReservedLine]) -> u64 {
+    lines.iter().fold(0u64, |total, line| {
+        let quantity = u64::try_from(line.quantity).unwrap_or(0);
+        total.saturating_add(u64::from(line.unit_weight_grams).saturating_mul(quantity))
+    })
+}
+
 /// A positive quantity no larger than `max`.
 pub fn positive(field: &str, value: i64, max: i64) -> Result<i64, FieldError> {
     if value <= 0 {

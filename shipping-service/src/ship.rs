@@ -1,5 +1,7 @@
 //! ShipmentRequested → Shipped: choose the carrier, label the parcel, record the shipment and
-//! emit Shipped in the inbox transaction. order-service requests a shipment only for a packed
+//! emit Shipped in the inbox transaction. A parcel no carrier takes (no rate for its
+//! destination, level and weight) is refused with ShipmentRejected, so the order still ends
+//! (REJECTED, its stock released) instead of waiting for good. order-service requests a shipment only for a packed
 //! order it did not cancel (and refuses cancels from then on), so no cancelled order is ever
 //! labelled (docs/adr/0002).
 
@@ -7,6 +9,7 @@ use crate::{domain, store};
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
+use orderflow_proto::events::v1::ShipmentRejected;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 
@@ -29,14 +32,21 @@ impl EventHandler for OnShipmentRequested {
         if store::exists(conn, order_id).await? {
             return Ok(()); // one label per order, however often it is requested
         }
-        // The random tail of the UUIDv7 numbers the label.
-        let serial = u64::try_from(order_id.as_u128() & u128::from(u64::MAX)).unwrap_or_default();
-        let shipped =
-            domain::decide(packed, &self.origin_country, serial).map_err(|e| HandlerError::Rejected(e.to_string()))?;
-        let country = packed.shipping_address.as_ref().map(|a| a.country.clone()).unwrap_or_default();
-        store::insert(conn, order_id, &shipped, &country).await?;
-        tracing::info!(order_id = %order_id, carrier = %shipped.carrier, tracking_number = %shipped.tracking_number, "shipped");
-        let event = envelope::build(crate::SERVICE, &event.order_id, Payload::Shipped(shipped), &Cause::event(event));
+        // A sequence numbers the labels: unique by construction.
+        let serial = store::next_serial(conn).await?;
+        let payload = match domain::decide(packed, &self.origin_country, serial) {
+            Ok(shipped) => {
+                let country = packed.shipping_address.as_ref().map(|a| a.country.clone()).unwrap_or_default();
+                store::insert(conn, order_id, &shipped, &country).await?;
+                tracing::info!(order_id = %order_id, carrier = %shipped.carrier, tracking_number = %shipped.tracking_number, "shipped");
+                Payload::Shipped(shipped)
+            }
+            Err(rejection) => {
+                tracing::warn!(order_id = %order_id, reason = %rejection, "no carrier takes the parcel; shipment rejected");
+                Payload::ShipmentRejected(ShipmentRejected { reason: rejection.to_string() })
+            }
+        };
+        let event = envelope::build(crate::SERVICE, &event.order_id, payload, &Cause::event(event));
         outbox::enqueue(conn, &self.topic, &event.order_id, &event).await?;
         Ok(())
     }

@@ -31,6 +31,12 @@ pub async fn exists(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sql
     Ok(found.is_some())
 }
 
+/// The next label serial, from the `label_serial` sequence.
+pub async fn next_serial(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let serial: i64 = sqlx::query_scalar("SELECT nextval('label_serial')").fetch_one(conn).await?;
+    Ok(u64::try_from(serial).unwrap_or_default())
+}
+
 pub async fn insert(
     conn: &mut PgConnection,
     order_id: Uuid,

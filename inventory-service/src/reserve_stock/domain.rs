@@ -1,6 +1,7 @@
 //! Deciding a reservation: all lines or none. Pure: the caller has locked the stock rows and
 //! passes their levels in.
 
+use orderflow_kit::types::{MAX_PARCEL_GRAMS, contents_grams};
 use orderflow_proto::events::v1::{OrderPlaced, ReservedLine, StockRejected, StockReserved};
 use std::collections::HashMap;
 
@@ -26,8 +27,8 @@ pub enum Decision {
     Rejected(StockRejected),
 }
 
-/// Reserves every line of `order` if every SKU is known and has enough available stock;
-/// otherwise rejects it, naming each SKU that failed and why.
+/// Reserves every line of `order` if every SKU is known and has enough available stock and the
+/// parcel is one a carrier takes; otherwise rejects it, naming each SKU that failed and why.
 pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
     let mut problems = Vec::new();
     let mut skus = Vec::new();
@@ -57,6 +58,13 @@ pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
     }
     if order.lines.is_empty() {
         problems.push("order has no lines".to_owned());
+    }
+    let grams = contents_grams(&lines);
+    if problems.is_empty() && grams > u64::from(MAX_PARCEL_GRAMS) {
+        problems.push(format!(
+            "too heavy to ship: the contents weigh {grams} g, no carrier takes more than {MAX_PARCEL_GRAMS} g"
+        ));
+        skus = lines.iter().map(|l| l.sku.clone()).collect();
     }
     if problems.is_empty() {
         Decision::Reserved(StockReserved {
@@ -116,5 +124,17 @@ mod tests {
         let levels = HashMap::from([("MUG".to_owned(), stock(10, 7))]);
         assert!(matches!(decide(&order(&[("MUG", 3)]), &levels), Decision::Reserved(_)));
         assert!(matches!(decide(&order(&[("MUG", 4)]), &levels), Decision::Rejected(_)));
+    }
+
+    #[test]
+    fn an_order_heavier_than_any_carrier_takes_is_rejected_up_front() {
+        let heavy = Stock { weight_grams: 40_000, ..stock(100, 0) };
+        let levels = HashMap::from([("ANVIL".to_owned(), heavy)]);
+        let Decision::Rejected(rejected) = decide(&order(&[("ANVIL", 30)]), &levels) else { panic!("reserved") };
+        assert!(rejected.reason.starts_with("too heavy to ship: the contents weigh 1200000 g"), "{}", rejected.reason);
+        assert_eq!(rejected.skus, vec!["ANVIL"]);
+        let huge = Stock { weight_grams: u32::MAX, ..stock(i64::from(i32::MAX), 0) };
+        let levels = HashMap::from([("HUGE".to_owned(), huge)]);
+        assert!(matches!(decide(&order(&[("HUGE", i32::MAX)]), &levels), Decision::Rejected(_)), "no overflow");
     }
 }

@@ -1,6 +1,6 @@
 //! How events move an order's status: forward only along
 //! PLACED → RESERVED → PICKED → SORTED → PACKED → SHIPPED → DELIVERED, with REJECTED (from
-//! PLACED) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
+//! PLACED: stock; from PACKED: no carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
 //! Also the two decisions order-service takes for an order under its row lock: cancel it, or
 //! hand it to shipping once packed (see docs/adr/0002). Pure: no I/O.
 
@@ -19,7 +19,7 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
     match event_type {
         "OrderPlaced" => Some(OrderStatus::Placed),
         "StockReserved" => Some(OrderStatus::Reserved),
-        "StockRejected" => Some(OrderStatus::Rejected),
+        "StockRejected" | "ShipmentRejected" => Some(OrderStatus::Rejected),
         "Picked" => Some(OrderStatus::Picked),
         "Sorted" => Some(OrderStatus::Sorted),
         "Packed" => Some(OrderStatus::Packed),
@@ -36,6 +36,7 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
 pub fn timeline_step(event_type: &str) -> Option<i32> {
     match event_type {
         "ShipmentRequested" => Some(step(OrderStatus::Packed)),
+        "ShipmentRejected" => Some(step(OrderStatus::Shipped)),
         "StockReleased" => Some(step(OrderStatus::Cancelled)),
         other => announced_by_type(other).map(step),
     }
@@ -67,6 +68,9 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
     let mut next = view.clone();
     match payload {
         Payload::StockRejected(rejected) => next.rejection_reason.clone_from(&rejected.reason),
+        Payload::ShipmentRejected(rejected) if view.status == OrderStatus::Packed => {
+            next.rejection_reason.clone_from(&rejected.reason);
+        }
         Payload::Shipped(shipped) => {
             next.carrier.clone_from(&shipped.carrier);
             next.tracking_number.clone_from(&shipped.tracking_number);
@@ -81,10 +85,12 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
 }
 
 /// Where an order in `current` goes when an event announces `status`: forward only, never out
-/// of an end, and REJECTED only from PLACED.
+/// of an end, and REJECTED only from PLACED (stock) or PACKED (no carrier takes it).
 pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
-    let rejected_late = status == OrderStatus::Rejected && current != OrderStatus::Placed;
-    if !is_end(current) && !rejected_late && step(status) > step(current) { status } else { current }
+    if status == OrderStatus::Rejected {
+        return if matches!(current, OrderStatus::Placed | OrderStatus::Packed) { status } else { current };
+    }
+    if !is_end(current) && step(status) > step(current) { status } else { current }
 }
 
 /// Whether the event that turned `before` into `after` packed the order: order-service then
@@ -123,7 +129,9 @@ pub fn decide_cancel(status: OrderStatus) -> CancelDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orderflow_proto::events::v1::{OrderCancelled, Packed, Picked, Shipped, StockRejected, StockReserved};
+    use orderflow_proto::events::v1::{
+        OrderCancelled, Packed, Picked, ShipmentRejected, Shipped, StockRejected, StockReserved,
+    };
 
     fn view(status: OrderStatus) -> View {
         View {
@@ -182,6 +190,19 @@ mod tests {
         assert_eq!(evolve(&rejected, &Payload::Picked(Picked::default())).status, OrderStatus::Rejected);
         let reserved = view(OrderStatus::Reserved);
         assert_eq!(evolve(&reserved, &Payload::StockRejected(StockRejected::default())).status, OrderStatus::Reserved);
+    }
+
+    #[test]
+    fn a_packed_order_no_carrier_takes_ends_rejected_with_the_reason() {
+        let refused = Payload::ShipmentRejected(ShipmentRejected { reason: "no carrier serves it".into() });
+        let rejected = evolve(&view(OrderStatus::Packed), &refused);
+        assert_eq!(
+            (rejected.status, rejected.rejection_reason.as_str()),
+            (OrderStatus::Rejected, "no carrier serves it")
+        );
+        let shipped = evolve(&view(OrderStatus::Shipped), &refused);
+        assert_eq!((shipped.status, shipped.rejection_reason.as_str()), (OrderStatus::Shipped, ""));
+        assert_eq!(timeline_step("ShipmentRejected"), Some(step(OrderStatus::Shipped)));
     }
 
     #[test]
