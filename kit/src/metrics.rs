@@ -181,6 +181,6 @@ mod tests {
         assert_eq!(method_label("/grpc.health.v1.Health/Check"), "Health/Check");
         assert_eq!(method_label("/orderflow.order.v1.OrderService/Teleport"), "unknown");
         assert_eq!(method_label("/x\u{0}y/z"), "unknown");
-        assert_eq!(method_label("/"), "/");
+        assert_eq!(method_label("/"), "unknown");
     }
 }
