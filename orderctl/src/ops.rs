@@ -251,13 +251,17 @@ pub async fn lag(broker: &Broker, args: &LagArgs) -> anyhow::Result<()> {
             summaries.push((service, report));
         }
         println!();
-        println!("{:<20} {:>10} {:>12} {:>13} {:>10}", "service", "outbox", "oldest (s)", "dead letters", "total lag");
+        println!(
+            "{:<20} {:>10} {:>12} {:>13} {:>15} {:>10}",
+            "service", "outbox", "oldest (s)", "dead letters", "unknown types", "total lag"
+        );
         for (service, report) in summaries {
             println!(
-                "{service:<20} {:>10} {:>12.1} {:>13} {:>10}",
+                "{service:<20} {:>10} {:>12.1} {:>13} {:>15} {:>10}",
                 report.outbox_depth,
                 report.outbox_oldest_seconds,
                 report.dead_letters,
+                report.skipped_unknown,
                 report.total_lag()
             );
         }
