@@ -202,23 +202,29 @@ impl Service {
         tracing::info!(addr = %self.local_addr(), "serving gRPC");
         let server = grpc::serve(add_api(router), self.listener, shutdown.clone());
         tokio::pin!(server);
+        // Open streams (WatchOrder, health watches) would hold a graceful stop up for good.
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::pin!(grace);
         let mut died = None;
         let served = loop {
             tokio::select! {
                 served = &mut server => break served,
-                Some(ended) = tasks.join_next(), if died.is_none() => {
-                    if shutdown.is_cancelled() {
-                        continue; // a normal stop
-                    }
+                () = &mut grace => {
+                    tracing::warn!("calls still open {SHUTDOWN_GRACE:?} after the stop; closing them");
+                    break Ok(());
+                }
+                Some(ended) = tasks.join_next(), if died.is_none() && !shutdown.is_cancelled() => {
                     let why = match ended {
                         Ok(()) => "a background task ended".to_owned(),
                         Err(error) if error.is_panic() => "a background task panicked".to_owned(),
                         Err(error) => format!("a background task failed: {error}"),
                     };
                     tracing::error!(%why, "stopping the service");
+                    set_health(&health, api, ServingStatus::NotServing).await;
                     shutdown.cancel();
-                    health.set_service_status("", ServingStatus::NotServing).await;
-                    health.set_service_status(api, ServingStatus::NotServing).await;
                     died = Some(why);
                 }
             }
@@ -238,6 +244,9 @@ impl Service {
         }
     }
 }
+
+/// How long calls still open when the service stops may go on before they are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Refreshes the backlog gauges (lag, outbox, dead letters, pool) every few seconds.
 async fn observe_backlog(pool: PgPool, probe: Probe, group: String, dead_letters: String, shutdown: CancellationToken) {
@@ -274,13 +283,21 @@ async fn monitor_health(
         let status = if database && broker { ServingStatus::Serving } else { ServingStatus::NotServing };
         if last != Some(status) {
             tracing::info!(database, broker, ?status, "health changed");
-            health.set_service_status("", status).await;
-            health.set_service_status(api, status).await;
+            set_health(&health, api, status).await;
             last = Some(status);
         }
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                // Whatever the last check found, a stopping service is not serving.
+                set_health(&health, api, ServingStatus::NotServing).await;
+                return;
+            }
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
+}
+
+async fn set_health(health: &HealthReporter, api: &str, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health.set_service_status(api, status).await;
 }
