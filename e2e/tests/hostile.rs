@@ -48,6 +48,7 @@ fn bad_messages(topic: &str, original: &events::Read) -> Vec<Bad> {
     unknown_type.event_type = "OrderTeleported".into();
     let mut nul_type = unknown_type.clone();
     nul_type.event_type = "Picked\0".into();
+    nul_type.event_id = uuid::Uuid::now_v7().to_string();
     let unknown_order = [
         forged(&stranger, Payload::Shipped(Shipped { tracking_number: "DP0".into(), ..Default::default() })),
         forged(&stranger, Payload::OrderCancelled(OrderCancelled { reason: "\0".into(), ..Default::default() })),
@@ -107,10 +108,10 @@ async fn bad_messages_on_every_topic_stop_no_order_and_each_is_accounted_for() {
     let (mut sent, mut placed) = (Vec::new(), Vec::new());
     for topic in &all {
         let original = originals.iter().find(|r| &r.topic == topic).expect("the first order's event on every topic");
-        for message in bad_messages(topic, original) {
+        for (class, message) in bad_messages(topic, original).into_iter().enumerate() {
             let headers: Vec<(&str, &[u8])> = message.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
             let (partition, offset) = send_from_outside(topic, &message.key, &headers, message.value.as_deref()).await;
-            sent.push((topic.clone(), partition, offset, message.copy_of));
+            sent.push((topic.clone(), partition, offset, message.copy_of, class));
         }
         let order = stack.orders.place_order(order_request("c-during", &[("MUG", 1)])).await.unwrap();
         placed.push(order.into_inner().order.unwrap().order_id);
@@ -130,8 +131,8 @@ async fn bad_messages_on_every_topic_stop_no_order_and_each_is_accounted_for() {
     }
 
     // Every consumer passed every message, and each one left its mark: applied or skipped (in
-    // the inbox, at its offset), a duplicate (its event once in the inbox), or dead-lettered
-    // (parked at its offset, its dead letter published).
+    // the inbox, at its offset), a duplicate (its event once in the inbox), dead-lettered
+    // (parked at its offset, its dead letter published) or waiting behind its key's dead letter.
     let probe = lag::Probe::new(&testing::brokers()).unwrap();
     for (service, url) in &stack.databases {
         let pool = pool(url).await;
@@ -144,7 +145,7 @@ async fn bad_messages_on_every_topic_stop_no_order_and_each_is_accounted_for() {
         .await;
         let consumed: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT topic FROM consumer_offsets").fetch_all(&pool).await.unwrap();
-        for (topic, partition, offset, copy_of) in sent.iter().filter(|s| consumed.contains(&s.0)) {
+        for (topic, partition, offset, copy_of, class) in sent.iter().filter(|s| consumed.contains(&s.0)) {
             let at = (topic.as_str(), *partition, *offset);
             let recorded = match copy_of {
                 Some(event_id) => {
@@ -155,12 +156,20 @@ async fn bad_messages_on_every_topic_stop_no_order_and_each_is_accounted_for() {
                         .unwrap()
                         == 1
                 }
-                None => {
-                    exists(&pool, "SELECT EXISTS (SELECT 1 FROM inbox WHERE topic = $1 AND partition = $2 AND \"offset\" = $3)", at).await
-                        || exists(&pool, "SELECT EXISTS (SELECT 1 FROM parked WHERE dead AND topic = $1 AND partition = $2 AND \"offset\" = $3)", at).await
-                }
+                None => exists(
+                    &pool,
+                    "SELECT EXISTS (SELECT 1 FROM inbox WHERE topic = $1 AND partition = $2 AND \"offset\" = $3)",
+                    at,
+                )
+                .await
+                    || exists(
+                        &pool,
+                        "SELECT EXISTS (SELECT 1 FROM parked WHERE topic = $1 AND partition = $2 AND \"offset\" = $3)",
+                        at,
+                    )
+                    .await,
             };
-            assert!(recorded, "{service}: the message at {topic}/{partition}/{offset} left no record");
+            assert!(recorded, "{service}: bad message {class} at {topic}/{partition}/{offset} left no record");
         }
         let skipped: i64 =
             sqlx::query_scalar("SELECT count(*) FROM inbox WHERE skipped").fetch_one(&pool).await.unwrap();
@@ -236,7 +245,16 @@ async fn an_order_no_carrier_takes_ends_rejected_with_its_stock_released() {
     to_the_us.lines[0].quantity = 30;
     let thirty = stack.orders.place_order(to_the_us).await.unwrap().into_inner().order.unwrap();
 
-    let rejected = stack.wait_for_status(&one.order_id, OrderStatus::Rejected).await;
+    stack.wait_for_status(&one.order_id, OrderStatus::Rejected).await;
+    let orders = stack.orders.clone();
+    let rejected = testing::wait_until("its stock is released", Duration::from_secs(30), || {
+        let (mut orders, order_id) = (orders.clone(), one.order_id.clone());
+        async move {
+            let order = orders.get_order(GetOrderRequest { order_id }).await.ok()?.into_inner().order?;
+            event_types(&order).contains(&"StockReleased").then_some(order)
+        }
+    })
+    .await;
     assert!(rejected.rejection_reason.contains("no carrier"), "{}", rejected.rejection_reason);
     assert_eq!(
         event_types(&rejected),
