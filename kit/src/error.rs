@@ -16,6 +16,9 @@ pub enum ServiceError {
     /// An illegal state change.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A per-process limit is reached (too many streams); the message says which and what to do.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A dependency (database, broker) cannot be reached.
     #[error("service unavailable: {0}")]
     Unavailable(&'static str, #[source] anyhow::Error),
@@ -40,6 +43,7 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::NotFound(m) => Self::not_found(m),
             ServiceError::AlreadyExists(m) => Self::already_exists(m),
             ServiceError::FailedPrecondition(m) => Self::failed_precondition(m),
+            ServiceError::ResourceExhausted(m) => Self::resource_exhausted(m),
             ServiceError::Unavailable(what, cause) => {
                 tracing::warn!(
                     error = format!("{cause:#}"),

@@ -1,7 +1,8 @@
 //! The `orderflow.order.v1.OrderService` adapter: maps requests to the steps and errors to
 //! status codes.
 
-use crate::{cancel_order, place_order, store, watch_order};
+use crate::watch_order::{self, Watchers};
+use crate::{cancel_order, place_order, store};
 use futures::Stream;
 use orderflow_kit::topics::Topics;
 use orderflow_kit::types::required_text;
@@ -20,11 +21,12 @@ use tonic::{Request, Response, Status};
 pub struct OrderApi {
     pool: PgPool,
     topics: Topics,
+    watchers: Watchers,
 }
 
 impl OrderApi {
-    pub fn new(service: &Service) -> Self {
-        Self { pool: service.pool.clone(), topics: service.topics.clone() }
+    pub fn new(service: &Service, watchers: Watchers) -> Self {
+        Self { pool: service.pool.clone(), topics: service.topics.clone(), watchers }
     }
 }
 
@@ -76,8 +78,10 @@ impl OrderService for OrderApi {
         request: Request<WatchOrderRequest>,
     ) -> Result<Response<Self::WatchOrderStream>, Status> {
         let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        // Subscribed first: whatever commits after the load below reaches the stream.
+        let subscription = self.watchers.subscribe(order_id)?;
         let stored = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;
         let stored = stored.ok_or_else(|| ServiceError::NotFound(format!("order {order_id} not found")))?;
-        Ok(Response::new(Box::pin(watch_order::watch(self.pool.clone(), order_id, stored.order))))
+        Ok(Response::new(Box::pin(watch_order::watch(subscription, stored.order))))
     }
 }

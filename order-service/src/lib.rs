@@ -2,7 +2,7 @@
 //! emits OrderPlaced; the projection consumes every later event (StockReserved or
 //! StockRejected, Picked, Sorted, Packed, Shipped, Delivered, StockReleased) into the order's
 //! status and timeline and hands packed orders to shipping (ShipmentRequested); `CancelOrder`
-//! emits OrderCancelled until then.
+//! emits OrderCancelled until then; `WatchOrder` streams an order's timeline as it grows.
 
 mod api;
 mod cancel_order;
@@ -12,10 +12,13 @@ pub mod rebuild;
 mod store;
 mod watch_order;
 
+use orderflow_kit::config::var;
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::order::v1::order_service_server::OrderServiceServer;
 use sqlx::migrate::Migrator;
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
@@ -27,9 +30,11 @@ static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// The topics the order projection consumes.
 pub const CONSUMED: [Topic; 3] = [Topic::Inventory, Topic::Fulfillment, Topic::Shipping];
 
-/// order-service's wiring: the order API and the order projection.
+/// order-service's wiring: the order API, the order projection and WatchOrder's fan-out.
 #[derive(Debug)]
-pub struct Orders;
+pub struct Orders {
+    watch: watch_order::Limits,
+}
 
 /// order-service, built from its configuration.
 pub type App = orderflow_kit::App<Orders>;
@@ -44,14 +49,23 @@ impl Wiring for Orders {
     }
 
     fn from_env() -> anyhow::Result<Self> {
-        Ok(Self)
+        const MAX_WATCHERS: NonZeroUsize = NonZeroUsize::new(10_000).expect("not zero");
+        const MAX_SECONDS: NonZeroU64 = NonZeroU64::new(3600).expect("not zero");
+        let watch = watch_order::Limits {
+            max_watchers: var("WATCH_MAX_WATCHERS", MAX_WATCHERS)?,
+            max_stream: Duration::from_secs(var("WATCH_MAX_SECONDS", MAX_SECONDS)?.get()),
+        };
+        Ok(Self { watch })
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
         let projection = project::Projection { orders_topic: service.topics.name(Topic::Orders) };
         let projection = service.consumer(&CONSUMED, projection)?;
-        let api = OrderServiceServer::new(api::OrderApi::new(&service));
-        let workers = vec![Box::pin(projection.run(shutdown.clone())) as _];
+        let watchers = watch_order::Watchers::new(self.watch);
+        let fanout = watch_order::Fanout::new(service.consumer_pool.clone(), watchers.clone());
+        let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers));
+        let workers =
+            vec![Box::pin(projection.run(shutdown.clone())) as _, Box::pin(fanout.run(shutdown.clone())) as _];
         service
             .serve(OrderServiceServer::<api::OrderApi>::NAME, |router| router.add_service(api), workers, shutdown)
             .await

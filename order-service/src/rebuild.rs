@@ -13,10 +13,11 @@
 //! 3. Under a short exclusive lock on the live tables: the rebuild catches up to the live
 //!    consumer's offsets as they are now and copies what was placed or cancelled meanwhile;
 //!    the checksums of live and rebuilt tables must be equal; then the rebuilt tables are
-//!    swapped in (the old ones move to schema `order_retired`) and the lock is released. The
-//!    live consumer goes on from its stored offsets into the new tables: nothing is lost.
+//!    swapped in (the old ones move to schema `order_retired`), the new timeline gets WatchOrder's
+//!    notify trigger, and the lock is released. The live consumer goes on from its stored
+//!    offsets into the new tables: nothing is lost.
 
-use crate::{CONSUMED, project};
+use crate::{CONSUMED, project, watch_order};
 use orderflow_kit::events::{KafkaError, Read, Reader};
 use orderflow_kit::inbox::HandlerError;
 use orderflow_kit::topics::Topics;
@@ -209,6 +210,7 @@ pub async fn rebuild(pool: &PgPool, brokers: &str, namespace: &str) -> Result<Re
     }
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM order_rebuild.orders").fetch_one(&mut *tx).await?;
     tx.execute(SWAP).await?;
+    tx.execute(watch_order::CREATE_TRIGGER).await?;
     tx.commit().await?;
     Ok(Rebuilt { events: replay.events, skipped: replay.skipped, orders, elapsed: started.elapsed(), checksum: live })
 }

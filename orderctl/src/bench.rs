@@ -70,7 +70,7 @@ fn sample(pid: u32) -> Option<(f64, f64)> {
 }
 
 /// CPU seconds of every process named `comm`, summed.
-fn sample_comm(comm: &str) -> f64 {
+pub fn sample_comm(comm: &str) -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -318,7 +318,7 @@ fn load_args(args: &BenchArgs, name: &str, rate: Option<f64>, concurrency: Optio
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+pub fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 

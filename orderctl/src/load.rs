@@ -136,7 +136,7 @@ pub fn scripted_order(customer_id: String, name: &str, lines: Vec<OrderLine>) ->
 }
 
 /// Creates the SKU with stock for every order of the run.
-async fn stock(inventory: &mut InventoryServiceClient<Authorized>, sku: &str, orders: u64) -> anyhow::Result<()> {
+pub async fn stock(inventory: &mut InventoryServiceClient<Authorized>, sku: &str, orders: u64) -> anyhow::Result<()> {
     let product = UpsertProductRequest {
         sku: sku.to_owned(),
         name: "Load test item".into(),

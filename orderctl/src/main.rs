@@ -7,6 +7,7 @@ mod health;
 mod load;
 mod ops;
 mod print;
+mod watchers;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -90,6 +91,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Raw limits and the pipeline side by side (run through scripts/bench.sh).
     Bench(bench::BenchArgs),
+    /// What open WatchOrder streams cost PostgreSQL and PlaceOrder (run through scripts/bench-watch.sh).
+    BenchWatch(watchers::BenchWatchArgs),
     /// The client and the invariant checker of a chaos run (run through scripts/chaos.sh).
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
@@ -483,6 +486,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => {
             let (orders, inventory) = shop(&cli.order_addr, &cli.inventory_addr, &token()?).await?;
             bench::bench(&args, &cli.broker, orders, inventory).await?;
+        }
+        Command::BenchWatch(args) => {
+            let token = token()?;
+            let (orders, inventory) = shop(&cli.order_addr, &cli.inventory_addr, &token).await?;
+            watchers::bench_watch(&args, &cli.broker, &cli.order_addr, &token, orders, inventory).await?;
         }
         Command::Demo(args) => {
             let inventory = InventoryServiceClient::new(connect(&cli.inventory_addr, &token()?).await?);
