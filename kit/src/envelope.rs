@@ -115,7 +115,14 @@ pub enum DecodeError {
     /// A known (or empty) event type without its payload.
     #[error("event_type {0:?} has no payload")]
     MissingPayload(String),
+    /// An envelope field longer than any event of ours carries ([`MAX_FIELD`]).
+    #[error("envelope field {0} is longer than {MAX_FIELD} bytes")]
+    TooLong(&'static str),
 }
+
+/// The longest text field an envelope may carry (ids, names, trace context are far shorter);
+/// what a consumed event carries on into the events it causes stays small.
+pub const MAX_FIELD: usize = 256;
 
 /// A decoded, checked envelope together with its parsed id.
 #[derive(Debug)]
@@ -129,6 +136,19 @@ pub struct Decoded {
 /// is; the text could say anything).
 pub fn decode(bytes: Option<&[u8]>) -> Result<Decoded, DecodeError> {
     let mut envelope = EventEnvelope::decode(bytes.ok_or(DecodeError::Empty)?)?;
+    for (name, value) in [
+        ("event_id", &envelope.event_id),
+        ("event_type", &envelope.event_type),
+        ("order_id", &envelope.order_id),
+        ("producer", &envelope.producer),
+        ("correlation_id", &envelope.correlation_id),
+        ("causation_id", &envelope.causation_id),
+        ("traceparent", &envelope.traceparent),
+    ] {
+        if value.len() > MAX_FIELD {
+            return Err(DecodeError::TooLong(name));
+        }
+    }
     let event_id =
         uuid::Uuid::parse_str(&envelope.event_id).map_err(|_| DecodeError::EventId(envelope.event_id.clone()))?;
     if envelope.payload.is_none() {
@@ -177,6 +197,10 @@ mod tests {
         assert!(next.event_id > first.event_id, "UUIDv7 ids sort by time");
     }
 
+    fn good_event() -> EventEnvelope {
+        build("x", "o", Payload::Picked(Picked::default()), &Cause::command(TraceParent::new_root()))
+    }
+
     #[test]
     fn decode_rejects_garbage_missing_ids_and_payloads_and_tells_unknown_types_apart() {
         assert!(matches!(decode(None), Err(DecodeError::Empty)));
@@ -193,7 +217,9 @@ mod tests {
         );
         let broken = EventEnvelope { event_type: "Picked".into(), ..unknown.clone() };
         assert!(matches!(decode(Some(&broken.encode_to_vec())), Err(DecodeError::MissingPayload(t)) if t == "Picked"));
-        let untyped = EventEnvelope { event_type: " ".into(), ..unknown };
+        let untyped = EventEnvelope { event_type: " ".into(), ..unknown.clone() };
+        let long = EventEnvelope { correlation_id: "c".repeat(MAX_FIELD + 1), ..good_event() };
+        assert!(matches!(decode(Some(&long.encode_to_vec())), Err(DecodeError::TooLong("correlation_id"))));
         assert!(matches!(decode(Some(&untyped.encode_to_vec())), Err(DecodeError::MissingPayload(_))));
         let good = build("x", "o", Payload::Picked(Picked::default()), &Cause::command(TraceParent::new_root()));
         assert_eq!(decode(Some(&good.encode_to_vec())).unwrap().envelope, good);

@@ -5,7 +5,8 @@
 //! - `orderflow_grpc_requests_total{method, code}`, `orderflow_grpc_request_duration_seconds{method}`
 //! - `orderflow_events_consumed_total{event_type, outcome}` (applied, duplicate, dead_lettered,
 //!   parked, skipped; `event_type` is one this build knows or `unknown`)
-//! - `orderflow_events_published_total{event_type}` (outbox rows the broker acknowledged)
+//! - `orderflow_events_published_total{event_type}` (outbox rows the broker acknowledged),
+//!   `orderflow_outbox_refused_total` (rows the broker can never take, set aside)
 //! - `orderflow_consumer_batch_size`, `orderflow_consumer_lag{topic, partition}`
 //! - `orderflow_outbox_depth`, `orderflow_outbox_oldest_age_seconds`, `orderflow_dead_letters`,
 //!   `orderflow_events_skipped_unknown` (events of types this build does not know)
@@ -50,6 +51,11 @@ pub fn event_consumed(event_type: &str, outcome: &'static str) {
 /// One outbox row the broker acknowledged.
 pub fn event_published(event_type: &str) {
     counter!("orderflow_events_published_total", "event_type" => event_type.to_owned()).increment(1);
+}
+
+/// One outbox row the broker can never take, moved to `outbox_refused`.
+pub fn outbox_refused() {
+    counter!("orderflow_outbox_refused_total").increment(1);
 }
 
 /// The size of one consumed batch (one transaction).

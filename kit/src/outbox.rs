@@ -2,6 +2,9 @@
 //! [`Relay`] publishes committed rows in id order with an idempotent producer and deletes what
 //! the broker acknowledged.
 //!
+//! A row the broker can never take (too large, invalid) is moved to `outbox_refused` with the
+//! broker's answer instead of being retried, so it cannot stop the rows behind it.
+//!
 //! Rows are read from the table, never from a high-water mark, so a row whose transaction
 //! committed late (a lower id appearing after a higher one was published: the bigserial-gap
 //! hazard) is still published. Per-order order holds because every decision about one order
@@ -154,6 +157,7 @@ impl Relay {
             .fetch_all(&mut *conn)
             .await?;
         let mut deliveries = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
         for row in &rows {
             let event_type =
                 crate::envelope::type_label(row.headers.0.get(header::EVENT_TYPE).map_or("", String::as_str));
@@ -164,6 +168,7 @@ impl Relay {
             let record = FutureRecord::to(&row.topic).key(&row.key).payload(&row.payload).headers(headers);
             match self.producer.send_result(record) {
                 Ok(delivery) => deliveries.push((row.id, event_type, delivery)),
+                Err((error, _)) if refused_for_good(&error) => refused.push((row.id, error.to_string())),
                 // The local queue is full: publish what is queued, the rest next round.
                 Err((error, _)) => {
                     tracing::debug!(%error, "producer queue full");
@@ -180,6 +185,9 @@ impl Relay {
                     metrics::event_published(event_type);
                 }
                 Ok(Ok(_)) => {}
+                Ok(Err((error, _))) if refused_for_good(&error) && failure.is_none() => {
+                    refused.push((id, error.to_string()));
+                }
                 Ok(Err((error, _))) => failure = failure.or(Some(error)),
                 Err(_) => failure = failure.or(Some(rdkafka::error::KafkaError::Canceled)),
             }
@@ -187,11 +195,34 @@ impl Relay {
         if !acknowledged.is_empty() {
             sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&acknowledged).execute(&mut *conn).await?;
         }
+        for (id, error) in &refused {
+            tracing::error!(outbox_id = id, %error, "the broker can never take this outbox row; moved to outbox_refused");
+            metrics::outbox_refused();
+            sqlx::query(
+                "WITH moved AS (DELETE FROM outbox WHERE id = $1 RETURNING *) \
+                 INSERT INTO outbox_refused (id, topic, key, payload, headers, created_at, error) \
+                 SELECT id, topic, key, payload, headers, created_at, $2 FROM moved",
+            )
+            .bind(id)
+            .bind(error)
+            .execute(&mut *conn)
+            .await?;
+        }
         match failure {
             Some(error) => Err(error.into()),
-            None => Ok(acknowledged.len()),
+            None => Ok(acknowledged.len() + refused.len()),
         }
     }
+}
+
+/// Whether the broker (or librdkafka) refuses this one message for good: too large or
+/// invalid. Retrying it would stop every row behind it.
+fn refused_for_good(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{InvalidMessage, InvalidMessageSize, InvalidRecord, MessageSizeTooLarge};
+    matches!(
+        error.rdkafka_error_code(),
+        Some(MessageSizeTooLarge | InvalidMessageSize | InvalidMessage | InvalidRecord)
+    )
 }
 
 /// Outbox rows not yet published.

@@ -1,5 +1,7 @@
 //! Validated newtypes shared by several services' domains, built at the edge.
 
+use orderflow_proto::common::v1::OrderLine;
+use std::collections::HashMap;
 use std::fmt;
 
 /// A rejected input: the field's path (`lines[2].quantity`) and what is wrong with it.
@@ -60,6 +62,38 @@ pub fn contents_grams(lines: &[orderflow_proto::events::v1::ReservedLine]) -> u6
         let quantity = u64::try_from(line.quantity).unwrap_or(0);
         total.saturating_add(u64::from(line.unit_weight_grams).saturating_mul(quantity))
     })
+}
+
+/// Most lines one order may have.
+pub const MAX_LINES: usize = 100;
+/// Most units of one SKU one order may have.
+pub const MAX_QUANTITY: i64 = 1_000;
+
+/// An order's lines, checked: 1 to [`MAX_LINES`] lines, each a valid [`Sku`] with a quantity
+/// of 1 to [`MAX_QUANTITY`], no SKU twice (so what is reserved is exactly what was listed).
+/// PlaceOrder refuses anything else; inventory re-checks what an OrderPlaced carries, since
+/// any producer can write one.
+pub fn order_lines(lines: &[OrderLine]) -> Result<Vec<OrderLine>, FieldError> {
+    if lines.is_empty() {
+        return Err(FieldError::new("lines", "at least one line is required"));
+    }
+    if lines.len() > MAX_LINES {
+        return Err(FieldError::new("lines", format!("at most {MAX_LINES} lines are allowed")));
+    }
+    let mut seen: HashMap<Sku, usize> = HashMap::new();
+    let mut valid = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let sku = Sku::parse(&format!("lines[{i}].sku"), &line.sku)?;
+        let quantity = positive(&format!("lines[{i}].quantity"), i64::from(line.quantity), MAX_QUANTITY)?;
+        if let Some(first) = seen.insert(sku.clone(), i) {
+            return Err(FieldError::new(
+                format!("lines[{i}].sku"),
+                format!("duplicates lines[{first}]; put the total quantity on one line"),
+            ));
+        }
+        valid.push(OrderLine { sku: sku.to_string(), quantity: i32::try_from(quantity).unwrap_or(i32::MAX) });
+    }
+    Ok(valid)
 }
 
 /// A positive quantity no larger than `max`.

@@ -269,3 +269,24 @@ async fn an_orders_later_events_wait_behind_its_dead_letter_until_it_is_redriven
     assert_eq!(total.parked, 0);
     assert_eq!(applied_totes(&pool).await.last().map(String::as_str), Some("a4"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_the_broker_can_never_take_is_set_aside_and_the_rows_behind_it_are_published() {
+    let (pool, topic, dlq) = setup().await;
+    let relay = Relay::new(pool.clone(), &testing::brokers(), 100, Duration::ZERO).unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let too_large = vec![0u8; 2 * 1024 * 1024];
+    outbox::enqueue_raw(&mut conn, &topic, "order-1", &too_large, BTreeMap::new()).await.unwrap();
+    drop(conn);
+    enqueue(&pool, &topic, &[&event("behind")]).await;
+    assert_eq!(publish_all(&pool, &relay).await, 2, "one set aside, one published");
+    assert_eq!(outbox::depth(&pool).await.unwrap(), 0);
+    let refused: Vec<(i64, String)> =
+        sqlx::query_as("SELECT length(payload)::int8, error FROM outbox_refused").fetch_all(&pool).await.unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, 2 * 1024 * 1024);
+    assert!(refused[0].1.to_lowercase().contains("too large"), "{}", refused[0].1);
+    let mut consumer = consumer(&pool, &topic, &dlq, &format!("{topic}.group"));
+    consume_until(&mut consumer, |t| t.applied == 1).await;
+    assert_eq!(applied_totes(&pool).await, ["behind"]);
+}

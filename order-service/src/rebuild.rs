@@ -18,8 +18,9 @@
 //!    offsets into the new tables: nothing is lost.
 
 use crate::{CONSUMED, project, watch_order};
+use orderflow_kit::db;
 use orderflow_kit::events::{KafkaError, Read, Reader};
-use orderflow_kit::inbox::HandlerError;
+use orderflow_kit::inbox::{HandlerError, keyed_as_its_order};
 use orderflow_kit::topics::Topics;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
@@ -146,21 +147,30 @@ impl Replay {
             tx.execute("SET LOCAL search_path TO order_rebuild").await?;
             for read in batch.drain(..) {
                 self.events += 1;
-                let Ok(envelope) = &read.envelope else {
+                let key = String::from_utf8_lossy(read.key.as_deref().unwrap_or_default());
+                let Some(envelope) = read.envelope.as_ref().ok().filter(|e| keyed_as_its_order(e, &key)) else {
                     self.skipped += 1; // the live consumer dead-lettered it too
                     continue;
                 };
-                let mut applied = project::apply(&mut tx, envelope).await;
+                // Each event in a savepoint, as the live consumer applies it: what fails for
+                // good there was dead-lettered there, and is skipped here.
+                let mut savepoint = tx.begin().await?;
+                let mut applied = project::apply(&mut savepoint, envelope).await;
                 if matches!(applied, Err(HandlerError::Rejected(_))) {
                     // An event is only ever about an order that existed when it was decided:
                     // one placed since the rebuild began. Copy the new orders, then try again.
+                    savepoint.rollback().await?;
                     tx.execute(COPY_DECISIONS).await?;
-                    applied = project::apply(&mut tx, envelope).await;
+                    savepoint = tx.begin().await?;
+                    applied = project::apply(&mut savepoint, envelope).await;
                 }
                 match applied {
-                    Ok(_) => {}
-                    Err(HandlerError::Rejected(_)) => self.skipped += 1,
-                    Err(HandlerError::Database(error)) => return Err(error.into()),
+                    Ok(_) => savepoint.commit().await?,
+                    Err(HandlerError::Database(error)) if db::transient(&error) => return Err(error.into()),
+                    Err(_) => {
+                        savepoint.rollback().await?;
+                        self.skipped += 1;
+                    }
                 }
             }
             tx.commit().await?;

@@ -1,7 +1,7 @@
 //! Deciding a reservation: all lines or none. Pure: the caller has locked the stock rows and
 //! passes their levels in.
 
-use orderflow_kit::types::{MAX_PARCEL_GRAMS, contents_grams};
+use orderflow_kit::types::{MAX_PARCEL_GRAMS, contents_grams, order_lines};
 use orderflow_proto::events::v1::{OrderPlaced, ReservedLine, StockRejected, StockReserved};
 use std::collections::HashMap;
 
@@ -30,10 +30,18 @@ pub enum Decision {
 /// Reserves every line of `order` if every SKU is known and has enough available stock and the
 /// parcel is one a carrier takes; otherwise rejects it, naming each SKU that failed and why.
 pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
+    // Checked again here: any producer can write an OrderPlaced (a line twice, or a negative
+    // quantity, would reserve what is not there).
+    let ordered = match order_lines(&order.lines) {
+        Ok(lines) => lines,
+        Err(error) => {
+            return Decision::Rejected(StockRejected { reason: format!("invalid order: {error}"), skus: vec![] });
+        }
+    };
     let mut problems = Vec::new();
     let mut skus = Vec::new();
-    let mut lines = Vec::with_capacity(order.lines.len());
-    for line in &order.lines {
+    let mut lines = Vec::with_capacity(ordered.len());
+    for line in &ordered {
         match stock.get(&line.sku) {
             None => {
                 problems.push(format!("unknown SKU {}", line.sku));
@@ -55,9 +63,6 @@ pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
                 unit_weight_grams: level.weight_grams,
             }),
         }
-    }
-    if order.lines.is_empty() {
-        problems.push("order has no lines".to_owned());
     }
     let grams = contents_grams(&lines);
     if problems.is_empty() && grams > u64::from(MAX_PARCEL_GRAMS) {
@@ -136,5 +141,14 @@ mod tests {
         let huge = Stock { weight_grams: u32::MAX, ..stock(i64::from(i32::MAX), 0) };
         let levels = HashMap::from([("HUGE".to_owned(), huge)]);
         assert!(matches!(decide(&order(&[("HUGE", i32::MAX)]), &levels), Decision::Rejected(_)), "no overflow");
+    }
+
+    #[test]
+    fn lines_no_order_service_would_send_are_rejected_not_reserved() {
+        let levels = HashMap::from([("MUG".to_owned(), stock(10, 0))]);
+        for lines in [vec![("MUG", 10), ("MUG", 10)], vec![("MUG", -5)], vec![], vec![("MUG", 0)], vec![("M\0G", 1)]] {
+            let Decision::Rejected(rejected) = decide(&order(&lines), &levels) else { panic!("reserved {lines:?}") };
+            assert!(rejected.reason.starts_with("invalid order: lines"), "{}", rejected.reason);
+        }
     }
 }

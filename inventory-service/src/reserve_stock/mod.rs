@@ -10,6 +10,7 @@ use domain::Decision;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
+use orderflow_kit::types::order_lines;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 
@@ -37,7 +38,8 @@ impl EventHandler for OnOrderPlaced {
         if !store::claim_reservation(conn, order_id).await? {
             return Ok(()); // already decided for this order
         }
-        let skus: Vec<String> = placed.lines.iter().map(|l| l.sku.clone()).collect();
+        // Only valid lines' SKUs are locked; an order with any invalid line is rejected whole.
+        let skus: Vec<String> = order_lines(&placed.lines).unwrap_or_default().into_iter().map(|l| l.sku).collect();
         let levels = store::lock_stock(conn, &skus).await?;
         let (status, payload) = match domain::decide(placed, &levels) {
             Decision::Reserved(reserved) => {

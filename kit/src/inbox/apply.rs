@@ -98,8 +98,8 @@ impl<H: EventHandler> InboxConsumer<H> {
                 Err(why) => {
                     outcome.refused_answers += 1;
                     metrics::event_consumed("answer", "refused");
-                    self.dead_letter(conn, &incoming, &format!("refused as a dead-letter answer: {why}"), Park::Alone)
-                        .await?;
+                    let reason = format!("refused as a dead-letter answer: {why}");
+                    self.dead_letter(conn, &incoming, &reason, Park::Alone).await?;
                 }
             }
             return Ok(());
@@ -194,6 +194,14 @@ impl<H: EventHandler> InboxConsumer<H> {
             }
         };
         let label = envelope::type_label(&decoded.envelope.event_type);
+        if !super::keyed_as_its_order(&decoded.envelope, &incoming.key) {
+            // A copy of an order's event under another key would apply out of the order's turn.
+            let reason = "its key is not its order_id: events are keyed by their order";
+            self.dead_letter(conn, incoming, reason, Park::Alone).await?;
+            outcome.dead_lettered += 1;
+            metrics::event_consumed(label, "dead_lettered");
+            return Ok(Fate::Done);
+        }
         let mut savepoint = conn.begin().await?;
         if !store::insert_inbox(&mut savepoint, &decoded, incoming).await? {
             outcome.duplicates += 1;
@@ -225,26 +233,27 @@ impl<H: EventHandler> InboxConsumer<H> {
                 error.to_string()
             }
         };
-        // An event of the order its key names holds the order's later events up: they must
-        // not apply before it.
-        let how = if decoded.envelope.order_id == incoming.key { Park::HeadOfKey } else { Park::Alone };
-        self.dead_letter(conn, incoming, &reason, how).instrument(span).await?;
+        // An event of an order (keyed by it) holds the order's later events up: they must not
+        // apply before it. A stock event (no order id) holds nothing up.
+        let how = if decoded.envelope.order_id.is_empty() { Park::Alone } else { Park::HeadOfKey };
+        let heads = self.dead_letter(conn, incoming, &reason, how).instrument(span).await?;
         outcome.dead_lettered += 1;
         metrics::event_consumed(label, "dead_lettered");
-        Ok(if how == Park::HeadOfKey { Fate::Heads } else { Fate::Done })
+        Ok(if heads { Fate::Heads } else { Fate::Done })
     }
 
-    /// Sends `incoming` to the dead-letter topic (through the outbox) and parks it as `how`.
-    /// Everything stored is text PostgreSQL accepts and bounded, so this cannot fail because
-    /// of the message; should it fail all the same (not transiently), a bare record of where
-    /// the message was and why is written instead, and the partition still moves on.
+    /// Sends `incoming` to the dead-letter topic (through the outbox) and parks it as `how`;
+    /// true if it now heads its key. Everything stored is text PostgreSQL accepts and bounded,
+    /// so this cannot fail because of the message; should it fail all the same (not
+    /// transiently), a bare record of where the message was and why is written instead (it
+    /// holds nothing up), and the partition still moves on.
     async fn dead_letter(
         &mut self,
         conn: &mut PgConnection,
         incoming: &Incoming,
         error: &str,
         how: Park,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<bool, sqlx::Error> {
         let error = stored_text(error.as_bytes(), MAX_REASON);
         tracing::warn!(topic = %incoming.topic, partition = incoming.partition, offset = incoming.offset, key = %incoming.key, %error, "dead-lettering message");
         let mut savepoint = conn.begin().await?;
@@ -257,15 +266,14 @@ impl<H: EventHandler> InboxConsumer<H> {
                 let bare = Incoming { key: String::new(), payload: None, headers: BTreeMap::new(), ..incoming.clone() };
                 let why = format!("{error} (message not kept: {})", stored_text(failure.to_string().as_bytes(), 200));
                 self.write_dead_letter(conn, &bare, &why, Park::Alone).await?;
+                return Ok(false);
             }
         }
-        if how == Park::HeadOfKey
-            && !incoming.key.is_empty()
-            && let Some(keys) = self.parked_keys.as_mut()
-        {
+        let heads = how == Park::HeadOfKey && !incoming.key.is_empty();
+        if heads && let Some(keys) = self.parked_keys.as_mut() {
             keys.insert(incoming.key.clone());
         }
-        Ok(())
+        Ok(heads)
     }
 
     async fn write_dead_letter(

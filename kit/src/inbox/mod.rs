@@ -57,6 +57,13 @@ pub fn order_id(event: &EventEnvelope) -> Result<uuid::Uuid, HandlerError> {
         .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))
 }
 
+/// Whether `event` travels under its own order's key (or is not about an order: stock events
+/// carry no order id and are keyed by SKU). An event keyed otherwise is never applied: it
+/// would apply outside its order's turn. A rebuild skips it as the live consumer does.
+pub fn keyed_as_its_order(event: &EventEnvelope, key: &str) -> bool {
+    event.order_id.is_empty() || event.order_id == key
+}
+
 /// A service's reaction to one consumed event, run inside the batch transaction.
 pub trait EventHandler: Send + Sync {
     /// Applies `event` using `conn` (the batch transaction); may enqueue outbox rows.

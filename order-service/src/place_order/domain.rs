@@ -1,16 +1,11 @@
 //! Deciding a new order: a valid request becomes exactly one OrderPlaced; anything else is a
 //! [`FieldError`] naming the first offending field. Pure: no I/O.
 
-use orderflow_kit::types::{FieldError, Sku, optional_text, positive, required_text};
-use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_kit::types::{FieldError, optional_text, order_lines, required_text};
+use orderflow_proto::common::v1::{Address, Customer, ServiceLevel};
 use orderflow_proto::events::v1::OrderPlaced;
 use orderflow_proto::order::v1::PlaceOrderRequest;
-use std::collections::HashMap;
 
-/// Most lines one order may have.
-pub const MAX_LINES: usize = 100;
-/// Most units of one SKU one order may have.
-pub const MAX_QUANTITY: i64 = 1_000;
 /// Most characters of a name or address line.
 pub const MAX_TEXT: usize = 200;
 
@@ -20,7 +15,7 @@ pub const MAX_TEXT: usize = 200;
 pub fn decide(request: &PlaceOrderRequest) -> Result<OrderPlaced, FieldError> {
     Ok(OrderPlaced {
         customer: Some(customer(request.customer.as_ref())?),
-        lines: lines(&request.lines)?,
+        lines: order_lines(&request.lines)?,
         shipping_address: Some(address(request.shipping_address.as_ref())?),
         payment_reference: required_text("payment_reference", &request.payment_reference, 128)?,
         service_level: service_level(request.service_level)? as i32,
@@ -52,29 +47,6 @@ fn looks_like_email(email: &str) -> bool {
         }
         None => false,
     }
-}
-
-fn lines(lines: &[OrderLine]) -> Result<Vec<OrderLine>, FieldError> {
-    if lines.is_empty() {
-        return Err(FieldError::new("lines", "at least one line is required"));
-    }
-    if lines.len() > MAX_LINES {
-        return Err(FieldError::new("lines", format!("at most {MAX_LINES} lines are allowed")));
-    }
-    let mut seen: HashMap<Sku, usize> = HashMap::new();
-    let mut valid = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        let sku = Sku::parse(&format!("lines[{i}].sku"), &line.sku)?;
-        let quantity = positive(&format!("lines[{i}].quantity"), i64::from(line.quantity), MAX_QUANTITY)?;
-        if let Some(first) = seen.insert(sku.clone(), i) {
-            return Err(FieldError::new(
-                format!("lines[{i}].sku"),
-                format!("duplicates lines[{first}]; put the total quantity on one line"),
-            ));
-        }
-        valid.push(OrderLine { sku: sku.to_string(), quantity: i32::try_from(quantity).unwrap_or(i32::MAX) });
-    }
-    Ok(valid)
 }
 
 fn address(address: Option<&Address>) -> Result<Address, FieldError> {
@@ -115,6 +87,7 @@ TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orderflow_proto::common::v1::OrderLine;
 
     fn valid() -> PlaceOrderRequest {
         PlaceOrderRequest {
@@ -161,7 +134,10 @@ mod tests {
             (|r| r.lines[0].quantity = 1_001, "lines[0].quantity"),
             (|r| r.lines[1].sku = String::new(), "lines[1].sku"),
             (|r| r.lines[1].sku = "MUG-1".into(), "lines[1].sku"),
-            (|r| r.lines = vec![OrderLine { sku: "A".into(), quantity: 1 }; MAX_LINES + 1], "lines"),
+            (
+                |r| r.lines = vec![OrderLine { sku: "A".into(), quantity: 1 }; orderflow_kit::types::MAX_LINES + 1],
+                "lines",
+            ),
             (|r| r.shipping_address = None, "shipping_address"),
             (|r| r.shipping_address.as_mut().unwrap().line1 = String::new(), "shipping_address.line1"),
             (|r| r.shipping_address.as_mut().unwrap().city = String::new(), "shipping_address.city"),
