@@ -256,21 +256,3 @@ pub fn order_request(customer_id: &str, lines: &[(&str, i32)]) -> PlaceOrderRequ
 pub fn event_types(order: &Order) -> Vec<&str> {
     order.timeline.iter().map(|e| e.event_type.as_str()).collect()
 }
-
-/// Writes a message to `topic` with a plain rdkafka producer, as any outside client could:
-/// any key, headers and value bytes. Returns where it landed (partition, offset).
-pub async fn send_from_outside(topic: &str, key: &[u8], headers: &[(&str, &[u8])], value: Option<&[u8]>) -> (i32, i64) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", testing::brokers()).create().unwrap();
-    let headers = headers
-        .iter()
-        .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(*value) }));
-    let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key).headers(headers);
-    if let Some(value) = value {
-        record = record.payload(value);
-    }
-    let delivery = producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
-    (delivery.partition, delivery.offset)
-}

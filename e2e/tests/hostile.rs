@@ -4,7 +4,7 @@
 //! holds that order's later events until an operator answers; an order no carrier takes still
 //! ends; an oversized request is RESOURCE_EXHAUSTED.
 
-use orderflow_e2e::{Stack, event_types, order_request, send_from_outside};
+use orderflow_e2e::{Stack, event_types, order_request};
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
@@ -120,7 +120,8 @@ async fn bad_messages_on_every_topic_stop_no_order_and_each_is_accounted_for() {
         let original = originals.iter().find(|r| &r.topic == topic).expect("the first order's event on every topic");
         for (class, message) in bad_messages(topic, original).into_iter().enumerate() {
             let headers: Vec<(&str, &[u8])> = message.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
-            let (partition, offset) = send_from_outside(topic, &message.key, &headers, message.value.as_deref()).await;
+            let (partition, offset) =
+                testing::send_from_outside(topic, &message.key, &headers, message.value.as_deref()).await;
             sent.push((topic.clone(), partition, offset, message.copy_of, class));
         }
         let order = stack.orders.place_order(order_request("c-during", &[("MUG", 1)])).await.unwrap();
@@ -222,7 +223,7 @@ async fn an_orders_later_events_wait_behind_its_own_dead_letter_until_an_operato
     let inventory_topic = topics.name(Topic::Inventory);
     let refused = forged(&held, Payload::Picked(Picked::default()));
     let refused = EventEnvelope { producer: "\0".into(), ..refused };
-    send_from_outside(&inventory_topic, held.as_bytes(), &[], Some(&refused.encode_to_vec())).await;
+    testing::send_from_outside(&inventory_topic, held.as_bytes(), &[], Some(&refused.encode_to_vec())).await;
     let dead_letters = [topics.dead_letter(order_service::SERVICE)];
     let dead = testing::wait_until("order-service dead-letters it", Duration::from_secs(30), || async {
         events::read_to_end(&testing::brokers(), &dead_letters).await.ok()?.into_iter().next()

@@ -5,7 +5,7 @@
 
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{Applied, ConsumerSettings, EventHandler, HandlerError, InboxConsumer};
-use orderflow_kit::outbox::{self, Relay};
+use orderflow_kit::outbox::Relay;
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::{db, dlq, testing, topics};
 use orderflow_proto::events::v1::Sorted;
@@ -15,7 +15,6 @@ use proptest::test_runner::{Config, TestRunner};
 use prost::Message;
 use rdkafka::Timestamp;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -172,18 +171,6 @@ fn any_bytes_in_keys_headers_and_values_are_accounted_for_and_the_partition_move
         .unwrap();
 }
 
-async fn send(topic: &str, key: &[u8], headers: &[(&str, &[u8])], value: Option<&[u8]>) {
-    let producer: FutureProducer = outbox::producer_config(&testing::brokers(), Duration::ZERO).create().unwrap();
-    let headers = headers
-        .iter()
-        .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(*value) }));
-    let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key).headers(headers);
-    if let Some(value) = value {
-        record = record.payload(value);
-    }
-    producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_broker_hostile_messages_cost_no_retry_and_the_next_event_applies() {
     let pool = database().await;
@@ -199,14 +186,14 @@ async fn through_the_broker_hostile_messages_cost_no_retry_and_the_next_event_ap
         (dlq::SOURCE_TOPIC, b"elsewhere"),
         (dlq::SOURCE_PARTITION, b"0"),
     ];
-    send(&topic, b"a\0b", &[("event_type", b"\0\xff")], Some(b"\0 garbage")).await;
-    send(&topic, b"\xff\xfe", &[], Some(&sorted("\0", "nul order").encode_to_vec())).await;
-    send(&topic, b"order-2", &[], Some(&unknown.encode_to_vec())).await;
-    send(&topic, b"order-3", &[], Some(&nul_type.encode_to_vec())).await;
-    send(&topic, b"order-4", forged_answer, None).await;
-    send(&topic, b"", &[], None).await;
+    testing::send_from_outside(&topic, b"a\0b", &[("event_type", b"\0\xff")], Some(b"\0 garbage")).await;
+    testing::send_from_outside(&topic, b"\xff\xfe", &[], Some(&sorted("\0", "nul order").encode_to_vec())).await;
+    testing::send_from_outside(&topic, b"order-2", &[], Some(&unknown.encode_to_vec())).await;
+    testing::send_from_outside(&topic, b"order-3", &[], Some(&nul_type.encode_to_vec())).await;
+    testing::send_from_outside(&topic, b"order-4", forged_answer, None).await;
+    testing::send_from_outside(&topic, b"", &[], None).await;
     let after = sorted("order-2", "after");
-    send(&topic, b"order-2", &[], Some(&after.encode_to_vec())).await;
+    testing::send_from_outside(&topic, b"order-2", &[], Some(&after.encode_to_vec())).await;
 
     let mut consumer = consumer(&pool, &topic);
     let mut total = Applied::default();
