@@ -2,7 +2,8 @@
 //! written with a plain Kafka client to every topic a service consumes cost the orders placed
 //! meanwhile nothing, and each is accounted for; a dead letter that is an order's own event
 //! holds that order's later events until an operator answers; an order no carrier takes still
-//! ends; an oversized request is RESOURCE_EXHAUSTED.
+//! ends; an oversized request is RESOURCE_EXHAUSTED, text that cannot be stored
+//! INVALID_ARGUMENT.
 
 use orderflow_e2e::{Stack, event_types, order_request};
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
@@ -293,10 +294,15 @@ async fn an_order_no_carrier_takes_ends_rejected_with_its_stock_released() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_over_the_size_limit_is_resource_exhausted() {
+async fn requests_over_the_size_limit_or_with_unstorable_text_get_clear_errors() {
     let mut stack = Stack::start().await;
     let mut huge = order_request("c-huge", &[("MUG", 1)]);
     huge.customer.as_mut().unwrap().name = "x".repeat(5 * 1024 * 1024);
     let refused = stack.orders.place_order(huge).await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    let mut nul = order_request("c-nul", &[("MUG", 1)]);
+    nul.shipping_address.as_mut().unwrap().city = "Ber\0lin".into();
+    let refused = stack.orders.place_order(nul).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().starts_with("shipping_address.city: "), "{}", refused.message());
 }

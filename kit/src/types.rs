@@ -116,11 +116,15 @@ pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, Fie
     optional_text(field, value, max)
 }
 
-/// An optional, trimmed text of at most `max` characters.
+/// An optional, trimmed text of at most `max` characters, without control characters (a NUL
+/// could not even be stored; tabs and line breaks are allowed).
 pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let value = value.trim();
     if value.chars().count() > max {
         return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(FieldError::new(field, "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -136,6 +140,13 @@ pub fn uuid(field: &str, value: &str) -> Result<uuid::Uuid, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_refuses_control_characters_but_keeps_line_breaks() {
+        assert_eq!(optional_text("name", "Ada\0", 20).unwrap_err().message, "must not contain control characters");
+        assert!(required_text("name", "A\u{1b}[31m", 20).is_err());
+        assert_eq!(optional_text("reason", "too late\nsorry", 20).unwrap(), "too late\nsorry");
+    }
 
     #[test]
     fn sku_rejects_empty_long_and_odd_characters() {
