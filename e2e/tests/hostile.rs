@@ -148,7 +148,7 @@ async fn bad_messages_on_every_topic_stop_no_order_and_each_is_accounted_for() {
     let probe = lag::Probe::new(&testing::brokers()).unwrap();
     for (service, url) in &stack.databases {
         let pool = pool(url).await;
-        let group = format!("{}.{service}", stack.namespace);
+        let group = topics.consumer_group(service);
         let dead_letters = topics.dead_letter(service);
         testing::wait_until(&format!("{service} has read everything"), Duration::from_secs(30), || async {
             let report = probe.report(&pool, &group, &dead_letters).await.ok()?;

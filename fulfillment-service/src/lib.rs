@@ -9,6 +9,7 @@ mod domain;
 mod steps;
 mod store;
 
+use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::fulfillment::v1::fulfillment_service_server::FulfillmentServiceServer;
@@ -16,6 +17,13 @@ use sqlx::migrate::Migrator;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
+
+/// Who may call what on FulfillmentService (the README's Authentication section).
+pub const POLICY: Policy = Policy {
+    api: <FulfillmentServiceServer<api::FulfillmentApi> as NamedService>::NAME,
+    methods: &[],
+    others: &[scope::WAREHOUSE],
+};
 
 /// The producer name on this service's events.
 pub const SERVICE: &str = "fulfillment-service";
@@ -77,13 +85,14 @@ impl Wiring for Fulfillment {
             workers.push(Box::pin(steps.clone().run(service.consumer_pool.clone(), shutdown.clone())) as _);
         }
         workers.push(Box::pin(service.consumer(&[Topic::Inventory, Topic::Orders], steps)?.run(shutdown.clone())) as _);
-        service
-            .serve(
-                FulfillmentServiceServer::<api::FulfillmentApi>::NAME,
-                |router| router.add_service(api),
-                workers,
-                shutdown,
-            )
-            .await
+        service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    #[test]
+    fn every_method_of_the_api_has_a_scope_a_dedicated_token_can_hold() {
+        orderflow_kit::testing::assert_dedicated_scopes(&super::POLICY);
     }
 }

@@ -7,9 +7,10 @@
 
 use crate::domain::{self, Command, Fulfillment, Measured};
 use crate::store;
-use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::ServiceError;
+use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
-use orderflow_kit::{ServiceError, outbox};
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_proto::events::v1::StockReserved;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::{PgConnection, PgPool};
@@ -57,8 +58,8 @@ impl Steps {
         cause: &Cause,
     ) -> Result<(Fulfillment, Cause), sqlx::Error> {
         let state = domain::evolve(state, &payload);
-        let event = envelope::build(crate::SERVICE, &state.order_id, payload, cause);
-        outbox::enqueue(conn, &self.topic, &state.order_id, &event).await?;
+        let event =
+            outbox::emit(conn, crate::SERVICE, &self.topic, Subject::Order(&state.order_id), payload, cause).await?;
         tracing::debug!(order_id = %state.order_id, event_type = %event.event_type, "warehouse step taken");
         Ok((state, Cause::event(&event)))
     }

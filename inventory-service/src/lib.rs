@@ -12,12 +12,20 @@ mod release_stock;
 mod reserve_stock;
 mod store;
 
+use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::inventory::v1::inventory_service_server::InventoryServiceServer;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
+
+/// Who may call what on InventoryService (the README's Authentication section).
+pub const POLICY: Policy = Policy {
+    api: <InventoryServiceServer<api::InventoryApi> as NamedService>::NAME,
+    methods: &[("UpsertProduct", &[scope::INVENTORY_WRITE]), ("Restock", &[scope::INVENTORY_WRITE])],
+    others: &[scope::INVENTORY_READ],
+};
 
 /// The producer name on this service's events.
 pub const SERVICE: &str = "inventory-service";
@@ -49,14 +57,7 @@ impl Wiring for Inventory {
         let consumer = service.consumer(&[Topic::Orders, Topic::Shipping], on_event::InventoryInbox { reserve })?;
         let api = InventoryServiceServer::new(api::InventoryApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
-        service
-            .serve(
-                InventoryServiceServer::<api::InventoryApi>::NAME,
-                |router| router.add_service(api),
-                workers,
-                shutdown,
-            )
-            .await
+        service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
     }
 }
 
@@ -79,5 +80,13 @@ mod test_support {
         .await
         .unwrap();
         pool
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    #[test]
+    fn every_method_of_the_api_has_a_scope_a_dedicated_token_can_hold() {
+        orderflow_kit::testing::assert_dedicated_scopes(&super::POLICY);
     }
 }

@@ -8,9 +8,9 @@
 //! back to their bins: they count as available again.)
 
 use crate::{low_stock, store};
-use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, HandlerError};
-use orderflow_kit::outbox;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_proto::events::v1::StockReleased;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
@@ -29,9 +29,8 @@ pub async fn release(conn: &mut PgConnection, topic: &str, event: &EventEnvelope
     let cause = Cause::event(event);
     low_stock::check(conn, topic, &skus, &cause).await?;
     tracing::info!(order_id = %order_id, lines = lines.len(), "reserved stock released");
-    let released =
-        envelope::build(crate::SERVICE, &event.order_id, Payload::StockReleased(StockReleased { lines }), &cause);
-    outbox::enqueue(conn, topic, &event.order_id, &released).await?;
+    let payload = Payload::StockReleased(StockReleased { lines });
+    outbox::emit(conn, crate::SERVICE, topic, Subject::Order(&event.order_id), payload, &cause).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! `build` prepares (database, topics, listener) and runs the parts every service has (gRPC
 //! server, outbox relay, health) next to the service's own workers.
 
+use crate::auth::Policy;
 use crate::config::Config;
 use crate::inbox::{ConsumerSettings, EventHandler, InboxConsumer};
 use crate::lag::Probe;
@@ -146,9 +147,9 @@ impl Service {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// The service's consumer group: `<namespace>.<service>`.
+    /// The service's consumer group ([`Topics::consumer_group`]).
     pub fn group(&self) -> String {
-        format!("{}.{}", self.config.topic_namespace, self.config.service)
+        self.topics.consumer_group(self.config.service)
     }
 
     /// An inbox consumer of `topics`, in this service's consumer group `<namespace>.<service>`
@@ -165,18 +166,20 @@ impl Service {
         Ok(InboxConsumer::new(settings, self.consumer_pool.clone(), handler)?)
     }
 
-    /// Serves gRPC (health, reflection and the API `add_api` adds, named `api` for health),
+    /// Serves gRPC (health, reflection and the API `add_api` adds, `policy.api`, behind the
+    /// token check of `policy`),
     /// runs the outbox relay, the health monitor and `workers`, until `shutdown`. Every one of
     /// those runs until `shutdown`: if one ends or panics before, the service reports
     /// NOT_SERVING, stops and returns an error (its supervisor restarts it).
     pub async fn serve(
         self,
-        api: &'static str,
+        policy: Policy,
         add_api: impl FnOnce(grpc::ApiRouter) -> grpc::ApiRouter,
         workers: Vec<BoxFuture<'static, ()>>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let (router, health) = grpc::router(self.config.service, Arc::clone(&self.config.tokens))?;
+        let api = policy.api;
+        let (router, health) = grpc::router(self.config.service, Arc::clone(&self.config.tokens), policy)?;
         let relay = Relay::new(
             self.consumer_pool.clone(),
             &self.config.kafka_brokers,

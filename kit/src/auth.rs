@@ -34,24 +34,35 @@ pub mod scope {
     pub const KNOWN: [&str; 7] = [ORDERS_WRITE, ORDERS_READ, INVENTORY_WRITE, INVENTORY_READ, WAREHOUSE, CARRIER, ALL];
 }
 
-/// What a gRPC method (`/package.Service/Method`) needs: nothing (health, reflection) or a
-/// token with any one of the scopes. Methods not listed need the `*` scope.
-pub fn required_scopes(path: &str) -> Option<&'static [&'static str]> {
-    use scope::*;
-    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
-    Some(match (service, method) {
-        ("grpc.health.v1.Health", _)
-        | ("grpc.reflection.v1.ServerReflection", _)
-        | ("grpc.reflection.v1alpha.ServerReflection", _) => return None,
-        ("orderflow.order.v1.OrderService", "PlaceOrder" | "CancelOrder") => &[ORDERS_WRITE],
-        ("orderflow.order.v1.OrderService", _) => &[ORDERS_READ],
-        ("orderflow.inventory.v1.InventoryService", "UpsertProduct" | "Restock") => &[INVENTORY_WRITE],
-        ("orderflow.inventory.v1.InventoryService", _) => &[INVENTORY_READ],
-        ("orderflow.fulfillment.v1.FulfillmentService", _) => &[WAREHOUSE],
-        ("orderflow.shipping.v1.ShippingService", "ConfirmDelivery") => &[CARRIER],
-        ("orderflow.shipping.v1.ShippingService", _) => &[ORDERS_READ, CARRIER],
-        _ => &[ALL],
-    })
+/// Who may call what on one server, as the service's wiring declares it: health and
+/// reflection anyone; a method of the API `api` (its full gRPC name) listed in `methods` a
+/// token with one of its scopes, any other method of the API one of `others`; anything else
+/// only `*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub api: &'static str,
+    pub methods: &'static [(&'static str, &'static [&'static str])],
+    pub others: &'static [&'static str],
+}
+
+impl Policy {
+    /// What a call of `path` (`/package.Service/Method`) needs: nothing (health, reflection)
+    /// or a token with any one of the scopes.
+    pub fn required_scopes(&self, path: &str) -> Option<&'static [&'static str]> {
+        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+        if matches!(
+            service,
+            "grpc.health.v1.Health"
+                | "grpc.reflection.v1.ServerReflection"
+                | "grpc.reflection.v1alpha.ServerReflection"
+        ) {
+            return None;
+        }
+        if service != self.api {
+            return Some(&[scope::ALL]);
+        }
+        Some(self.methods.iter().find(|(name, _)| *name == method).map_or(self.others, |(_, scopes)| scopes))
+    }
 }
 
 /// The hex SHA-256 digest of a token, as the token file stores it.
@@ -129,8 +140,13 @@ impl Tokens {
 
     /// Checks a call to `path` with the `authorization` header value; the caller if one was
     /// needed and allowed.
-    pub fn authorize(&self, path: &str, authorization: Option<&[u8]>) -> Result<Option<&Caller>, Status> {
-        let Some(needed) = required_scopes(path) else { return Ok(None) };
+    pub fn authorize(
+        &self,
+        policy: &Policy,
+        path: &str,
+        authorization: Option<&[u8]>,
+    ) -> Result<Option<&Caller>, Status> {
+        let Some(needed) = policy.required_scopes(path) else { return Ok(None) };
         let header = authorization.ok_or_else(|| {
             Status::unauthenticated("missing credentials: send metadata `authorization: Bearer <token>`")
         })?;
@@ -154,15 +170,17 @@ impl Tokens {
     }
 }
 
-/// The tower layer that checks every call against the tokens before it reaches a route.
+/// The tower layer that checks every call against the tokens and the server's [`Policy`]
+/// before it reaches a route.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     tokens: Arc<Tokens>,
+    policy: Policy,
 }
 
 impl AuthLayer {
-    pub fn new(tokens: Arc<Tokens>) -> Self {
-        Self { tokens }
+    pub fn new(tokens: Arc<Tokens>, policy: Policy) -> Self {
+        Self { tokens, policy }
     }
 }
 
@@ -170,7 +188,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     type Service = Authenticated<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Authenticated { inner, tokens: Arc::clone(&self.tokens) }
+        Authenticated { inner, tokens: Arc::clone(&self.tokens), policy: self.policy }
     }
 }
 
@@ -179,6 +197,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Authenticated<S> {
     inner: S,
     tokens: Arc<Tokens>,
+    policy: Policy,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Authenticated<S>
@@ -195,7 +214,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let authorization = request.headers().get(http::header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
-        match self.tokens.authorize(request.uri().path(), authorization) {
+        match self.tokens.authorize(&self.policy, request.uri().path(), authorization) {
             Ok(caller) => {
                 if let Some(caller) = caller {
                     tracing::trace!(caller = %caller.name, path = request.uri().path(), "authorized");
@@ -216,6 +235,11 @@ mod tests {
     use tonic::Code;
 
     const PLACE: &str = "/orderflow.order.v1.OrderService/PlaceOrder";
+    const POLICY: Policy = Policy {
+        api: "orderflow.order.v1.OrderService",
+        methods: &[("PlaceOrder", &[scope::ORDERS_WRITE])],
+        others: &[scope::ORDERS_READ],
+    };
 
     fn tokens() -> Tokens {
         let file = format!(
@@ -233,39 +257,47 @@ mod tests {
     #[test]
     fn health_and_reflection_need_no_token_and_everything_else_does() {
         let tokens = tokens();
-        assert_eq!(code(tokens.authorize("/grpc.health.v1.Health/Check", None)), Code::Ok);
-        assert_eq!(code(tokens.authorize("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None)), Code::Ok);
-        assert_eq!(code(tokens.authorize(PLACE, None)), Code::Unauthenticated);
-        assert_eq!(code(tokens.authorize("/some.Unknown/Method", None)), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(&POLICY, "/grpc.health.v1.Health/Check", None)), Code::Ok);
+        assert_eq!(
+            code(tokens.authorize(&POLICY, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None)),
+            Code::Ok
+        );
+        assert_eq!(code(tokens.authorize(&POLICY, PLACE, None)), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(&POLICY, "/some.Unknown/Method", None)), Code::Unauthenticated);
     }
 
     #[test]
     fn bad_tokens_are_unauthenticated_and_missing_scopes_permission_denied() {
         let tokens = tokens();
-        assert_eq!(code(tokens.authorize(PLACE, Some(b"Bearer shop-secret"))), Code::Ok);
-        assert_eq!(code(tokens.authorize(PLACE, Some(b"Bearer nope"))), Code::Unauthenticated);
-        assert_eq!(code(tokens.authorize(PLACE, Some(b"Basic c2hvcA=="))), Code::Unauthenticated);
-        assert_eq!(code(tokens.authorize(PLACE, Some(b"Bearer "))), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Bearer shop-secret"))), Code::Ok);
+        assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Bearer nope"))), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Basic c2hvcA=="))), Code::Unauthenticated);
+        assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Bearer "))), Code::Unauthenticated);
         let restock = "/orderflow.inventory.v1.InventoryService/Restock";
-        let denied = tokens.authorize(restock, Some(b"Bearer shop-secret")).unwrap_err();
+        let inventory = Policy {
+            api: "orderflow.inventory.v1.InventoryService",
+            methods: &[("Restock", &[scope::INVENTORY_WRITE])],
+            others: &[],
+        };
+        let denied = tokens.authorize(&inventory, restock, Some(b"Bearer shop-secret")).unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied);
         assert!(denied.message().contains("inventory:write"), "{}", denied.message());
-        assert_eq!(code(tokens.authorize(restock, Some(b"Bearer ops-secret"))), Code::Ok);
-        assert_eq!(code(tokens.authorize("/some.Unknown/Method", Some(b"Bearer shop-secret"))), Code::PermissionDenied);
+        assert_eq!(code(tokens.authorize(&inventory, restock, Some(b"Bearer ops-secret"))), Code::Ok);
+        assert_eq!(
+            code(tokens.authorize(&POLICY, "/some.Unknown/Method", Some(b"Bearer shop-secret"))),
+            Code::PermissionDenied
+        );
     }
 
     #[test]
-    fn every_public_method_has_a_scope_a_dedicated_token_can_hold() {
-        for path in [
-            "/orderflow.order.v1.OrderService/WatchOrder",
-            "/orderflow.inventory.v1.InventoryService/ListLowStock",
-            "/orderflow.fulfillment.v1.FulfillmentService/ConfirmPack",
-            "/orderflow.shipping.v1.ShippingService/ConfirmDelivery",
-            "/orderflow.shipping.v1.ShippingService/TrackShipment",
-        ] {
-            let scopes = required_scopes(path).unwrap();
-            assert!(!scopes.contains(&scope::ALL), "{path}");
-        }
+    fn the_policy_gives_listed_methods_their_scopes_other_methods_the_default_and_other_apis_star() {
+        assert_eq!(POLICY.required_scopes(PLACE), Some(&[scope::ORDERS_WRITE][..]));
+        assert_eq!(
+            POLICY.required_scopes("/orderflow.order.v1.OrderService/GetOrder"),
+            Some(&[scope::ORDERS_READ][..])
+        );
+        assert_eq!(POLICY.required_scopes("/orderflow.other.v1.Other/GetOrder"), Some(&[scope::ALL][..]));
+        assert_eq!(POLICY.required_scopes("/grpc.health.v1.Health/Watch"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! messages are not bound by it), and tonic's 4 MiB limit on a request message, answered with
 //! RESOURCE_EXHAUSTED.
 
-use crate::auth::{AuthLayer, Tokens};
+use crate::auth::{AuthLayer, Policy, Tokens};
 use crate::metrics::MetricsLayer;
 use crate::telemetry;
 use crate::trace::TraceParent;
@@ -44,6 +44,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn router(
     service: &'static str,
     tokens: Arc<Tokens>,
+    policy: Policy,
 ) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -64,7 +65,7 @@ pub fn router(
         .trace_fn(move |request| call_span(service, request))
         .layer(TooLargeLayer)
         .layer(MetricsLayer)
-        .layer(AuthLayer::new(tokens))
+        .layer(AuthLayer::new(tokens, policy))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

@@ -93,12 +93,7 @@ impl Probe {
     /// The backlog of the service whose database is `pool`, consumer group `group` and
     /// dead-letter topic `dead_letter_topic`.
     pub async fn report(&self, pool: &PgPool, group: &str, dead_letter_topic: &str) -> Result<Report, LagError> {
-        let stored: Vec<(String, i32, i64)> = sqlx::query_as(
-            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 ORDER BY topic, partition",
-        )
-        .bind(group)
-        .fetch_all(pool)
-        .await?;
+        let stored = crate::inbox::stored_offsets(pool, group).await?;
         let mut by_topic: BTreeMap<String, BTreeMap<i32, i64>> = BTreeMap::new();
         for (topic, partition, next) in stored {
             by_topic.entry(topic).or_default().insert(partition, next);

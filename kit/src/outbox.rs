@@ -11,8 +11,9 @@
 //! locks that order's row first, so its outbox rows are numbered in commit order.
 
 use crate::backoff::Backoff;
-use crate::envelope::{EventEnvelope, header};
+use crate::envelope::{self, Cause, EventEnvelope, header};
 use crate::metrics;
+use orderflow_proto::events::v1::event_envelope::Payload;
 use prost::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -25,6 +26,34 @@ use tokio_util::sync::CancellationToken;
 
 /// One advisory lock per database: the relay holding it is the only one publishing.
 const RELAY_LOCK: &str = "orderflow.outbox-relay";
+
+/// What an event is about, which decides its key: an order (keyed and identified by its id), or
+/// a product's stock (keyed by SKU, no order id).
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Order(&'a str),
+    Stock(&'a str),
+}
+
+/// Emits a decided event: wraps `payload` in a new envelope from `producer` ([`envelope::build`])
+/// and writes it to the outbox for `topic` in the caller's transaction, keyed by its subject.
+/// Returns the envelope (for the timeline, or as the cause of what follows).
+pub async fn emit(
+    conn: &mut PgConnection,
+    producer: &str,
+    topic: &str,
+    subject: Subject<'_>,
+    payload: Payload,
+    cause: &Cause,
+) -> Result<EventEnvelope, sqlx::Error> {
+    let (order_id, key) = match subject {
+        Subject::Order(order_id) => (order_id, order_id),
+        Subject::Stock(sku) => ("", sku),
+    };
+    let event = envelope::build(producer, order_id, payload, cause);
+    enqueue(conn, topic, key, &event).await?;
+    Ok(event)
+}
 
 /// Writes `envelope` to the outbox for `topic`, keyed by `key`, inside the caller's transaction.
 pub async fn enqueue(

@@ -101,3 +101,31 @@ pub async fn send_from_outside(topic: &str, key: &[u8], headers: &[(&str, &[u8])
     let delivery = producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
     (delivery.partition, delivery.offset)
 }
+
+/// Asserts that every method of `policy`'s API (as the proto descriptor set lists them) needs
+/// a scope a dedicated token can hold, never only `*`.
+pub fn assert_dedicated_scopes(policy: &crate::auth::Policy) {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(orderflow_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    let mut methods = 0;
+    for file in &set.file {
+        for service in &file.service {
+            if format!("{}.{}", file.package(), service.name()) != policy.api {
+                continue;
+            }
+            for method in &service.method {
+                methods += 1;
+                let path = format!("/{}/{}", policy.api, method.name());
+                let scopes = policy.required_scopes(&path).unwrap_or_default();
+                assert!(!scopes.is_empty() && !scopes.contains(&crate::auth::scope::ALL), "{path} needs {scopes:?}");
+            }
+        }
+    }
+    assert!(methods > 0, "{} is not in the descriptor set", policy.api);
+    for (method, _) in policy.methods {
+        assert!(
+            set.file.iter().flat_map(|f| &f.service).flat_map(|s| &s.method).any(|m| m.name() == *method),
+            "the policy names {method}, which no API has"
+        );
+    }
+}

@@ -10,13 +10,14 @@ use std::time::Duration;
 /// The topics of the flow, one per producing service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    /// order-service: OrderPlaced.
+    /// order-service: OrderPlaced, OrderCancelled, ShipmentRequested (and operators' answers
+    /// to dead letters of this topic, as on every topic).
     Orders,
-    /// inventory-service: StockReserved, StockRejected, StockRestocked, LowStock.
+    /// inventory-service: StockReserved, StockRejected, StockReleased, StockRestocked, LowStock.
     Inventory,
     /// fulfillment-service: Picked, Sorted, Packed.
     Fulfillment,
-    /// shipping-service: Shipped.
+    /// shipping-service: Shipped, ShipmentRejected, Delivered.
     Shipping,
 }
 
@@ -52,6 +53,12 @@ impl Topics {
     /// Every event topic of the flow, by name.
     pub fn all(&self) -> Vec<String> {
         Topic::ALL.iter().map(|t| self.name(*t)).collect()
+    }
+
+    /// The consumer group of `service`: `<namespace>.<service>` (stacks that share a broker
+    /// under different namespaces never share a group).
+    pub fn consumer_group(&self, service: &str) -> String {
+        format!("{}.{service}", self.namespace)
     }
 
     /// Where events that `service` could not decode or apply go, e.g. `orderflow.dlq.order-service.v1`.

@@ -2,6 +2,7 @@
 //! reports NOT_SERVING, stops and returns an error, so its supervisor restarts it. Against the
 //! real PostgreSQL and broker.
 
+use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::{Service, testing};
 use sqlx::migrate::Migrator;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
+const POLICY: Policy = Policy { api: "test.Api", methods: &[], others: &[scope::ALL] };
 
 async fn dies_after_serving(panics: bool) {
     let config = testing::config("lifecycle-test", testing::fresh_database().await, &testing::random_namespace());
@@ -22,7 +24,7 @@ async fn dies_after_serving(panics: bool) {
         assert!(!panics, "a worker's bug");
     });
     let shutdown = CancellationToken::new();
-    let serving = tokio::spawn(service.serve("test.Api", |router| router, vec![worker], shutdown.clone()));
+    let serving = tokio::spawn(service.serve(POLICY, |router| router, vec![worker], shutdown.clone()));
 
     let channel = testing::wait_until("the server accepts connections", Duration::from_secs(30), || async {
         tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?.connect().await.ok()

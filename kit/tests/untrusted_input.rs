@@ -2,13 +2,15 @@
 //! holds, decoding and checking return a value or an error; they never panic. A bounded run
 //! (proptest's default 256 cases per property) is part of the test suite.
 
-use orderflow_kit::auth::{Tokens, digest};
+use orderflow_kit::auth::{Policy, Tokens, digest, scope};
 use orderflow_kit::envelope::{self, Cause};
 use orderflow_kit::trace::TraceParent;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::events::v1::{Picked, Shipped};
 use proptest::prelude::*;
 use prost::Message;
+
+const POLICY: Policy = Policy { api: "orderflow.order.v1.OrderService", methods: &[], others: &[scope::ORDERS_READ] };
 
 proptest! {
     #[test]
@@ -43,15 +45,15 @@ proptest! {
     fn token_files_and_authorization_headers_never_panic(file in ".{0,300}", path in "/?[a-zA-Z./]{0,60}", header in proptest::collection::vec(any::<u8>(), 0..80)) {
         let _ = Tokens::parse(&file);
         let tokens = Tokens::default().with_token("t", "secret", &["orders:read"]);
-        let _ = tokens.authorize(&path, Some(&header));
-        let _ = tokens.authorize(&path, None);
+        let _ = tokens.authorize(&POLICY, &path, Some(&header));
+        let _ = tokens.authorize(&POLICY, &path, None);
     }
 
     #[test]
     fn a_token_file_line_for_any_token_authorizes_that_token(token in "[!-~]{1,64}") {
         let tokens = Tokens::parse(&format!("caller {} orders:read", digest(&token))).unwrap();
         let header = format!("Bearer {token}");
-        let caller = tokens.authorize("/orderflow.order.v1.OrderService/GetOrder", Some(header.as_bytes())).unwrap();
+        let caller = tokens.authorize(&POLICY, "/orderflow.order.v1.OrderService/GetOrder", Some(header.as_bytes())).unwrap();
         prop_assert_eq!(caller.map(|c| c.name.as_str()), Some("caller"));
     }
 }

@@ -6,11 +6,12 @@
 
 use crate::project::domain::{self, CancelDecision};
 use crate::store;
-use orderflow_kit::envelope::{self, Cause};
+use orderflow_kit::ServiceError;
+use orderflow_kit::envelope::Cause;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::types::{optional_text, uuid};
-use orderflow_kit::{ServiceError, outbox};
 use orderflow_proto::events::v1::OrderCancelled;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::order::v1::{CancelOrderRequest, Order, OrderStatus};
@@ -46,10 +47,11 @@ pub async fn cancel_order(
             });
             let correlation = store::placed_event_id(&mut tx, order_id).await?.map(|id| id.to_string());
             let cause = Cause { event_id: String::new(), correlation_id: correlation, trace };
-            let event = envelope::build(crate::SERVICE, &order_id.to_string(), payload.clone(), &cause);
             store::save_view(&mut tx, order_id, &domain::evolve(&view, &payload)).await?;
+            let (topic, subject) = (topics.name(Topic::Orders), order_id.to_string());
+            let event =
+                outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Order(&subject), payload, &cause).await?;
             store::append_timeline(&mut tx, order_id, &event, domain::step(OrderStatus::Cancelled)).await?;
-            outbox::enqueue(&mut tx, &topics.name(Topic::Orders), &event.order_id, &event).await?;
             tx.commit().await?;
             tracing::info!(order_id = %order_id, was = view.status.as_str_name(), "order cancelled");
         }

@@ -12,6 +12,7 @@ pub mod rebuild;
 mod store;
 mod watch_order;
 
+use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::config::var;
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
@@ -21,6 +22,13 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
+
+/// Who may call what on OrderService (the README's Authentication section).
+pub const POLICY: Policy = Policy {
+    api: <OrderServiceServer<api::OrderApi> as NamedService>::NAME,
+    methods: &[("PlaceOrder", &[scope::ORDERS_WRITE]), ("CancelOrder", &[scope::ORDERS_WRITE])],
+    others: &[scope::ORDERS_READ],
+};
 
 /// The producer name on this service's events.
 pub const SERVICE: &str = "order-service";
@@ -66,8 +74,14 @@ impl Wiring for Orders {
         let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers));
         let workers =
             vec![Box::pin(projection.run(shutdown.clone())) as _, Box::pin(fanout.run(shutdown.clone())) as _];
-        service
-            .serve(OrderServiceServer::<api::OrderApi>::NAME, |router| router.add_service(api), workers, shutdown)
-            .await
+        service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    #[test]
+    fn every_method_of_the_api_has_a_scope_a_dedicated_token_can_hold() {
+        orderflow_kit::testing::assert_dedicated_scopes(&super::POLICY);
     }
 }

@@ -20,7 +20,7 @@
 use crate::{CONSUMED, project, watch_order};
 use orderflow_kit::db;
 use orderflow_kit::events::{KafkaError, Read, Reader};
-use orderflow_kit::inbox::{HandlerError, keyed_as_its_order};
+use orderflow_kit::inbox::{HandlerError, keyed_as_its_order, stored_offsets};
 use orderflow_kit::topics::Topics;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
@@ -180,14 +180,12 @@ impl Replay {
 
 /// The offsets the live consumer `group` has stored for `topics`.
 async fn live_offsets(conn: &mut PgConnection, group: &str, topics: &[String]) -> Result<Offsets, sqlx::Error> {
-    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
-        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = ANY($2)",
-    )
-    .bind(group)
-    .bind(topics)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(|(topic, partition, next)| ((topic, partition), next)).collect())
+    let rows = stored_offsets(conn, group).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(topic, ..)| topics.contains(topic))
+        .map(|(topic, partition, next)| ((topic, partition), next))
+        .collect())
 }
 
 /// Rebuilds the projection in `pool`'s database from the topics of `namespace` on `brokers`
@@ -196,7 +194,7 @@ pub async fn rebuild(pool: &PgPool, brokers: &str, namespace: &str) -> Result<Re
     let started = Instant::now();
     let topics = Topics::new(namespace);
     let consumed: Vec<String> = CONSUMED.iter().map(|t| topics.name(*t)).collect();
-    let group = format!("{namespace}.{}", crate::SERVICE);
+    let group = topics.consumer_group(crate::SERVICE);
     let mut conn = pool.acquire().await?;
     conn.execute(PREPARE).await?;
     conn.execute(COPY_DECISIONS).await?;

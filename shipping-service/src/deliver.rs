@@ -4,8 +4,8 @@
 use crate::domain::{self, Delivery};
 use crate::store;
 use orderflow_kit::ServiceError;
-use orderflow_kit::envelope::{self, Cause};
-use orderflow_kit::outbox;
+use orderflow_kit::envelope::Cause;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_kit::trace::TraceParent;
 use orderflow_proto::events::v1::Delivered;
 use orderflow_proto::events::v1::event_envelope::Payload;
@@ -27,8 +27,8 @@ pub async fn confirm_delivery(
     }
     store::mark_delivered(&mut tx, &number).await?;
     let payload = Payload::Delivered(Delivered { carrier: shipment.carrier.clone(), tracking_number: number.clone() });
-    let event = envelope::build(crate::SERVICE, &shipment.order_id, payload, &Cause::command(trace));
-    outbox::enqueue(&mut tx, topic, &shipment.order_id, &event).await?;
+    let subject = Subject::Order(&shipment.order_id);
+    outbox::emit(&mut tx, crate::SERVICE, topic, subject, payload, &Cause::command(trace)).await?;
     let delivered = store::by_tracking_number(&mut tx, &number, false).await?.ok_or_else(|| not_found(&number))?;
     tx.commit().await?;
     tracing::info!(order_id = %delivered.order_id, tracking_number = %number, "delivered");

@@ -10,12 +10,20 @@ mod rates;
 mod ship;
 mod store;
 
+use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::shipping::v1::shipping_service_server::ShippingServiceServer;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
+
+/// Who may call what on ShippingService (the README's Authentication section).
+pub const POLICY: Policy = Policy {
+    api: <ShippingServiceServer<api::ShippingApi> as NamedService>::NAME,
+    methods: &[("ConfirmDelivery", &[scope::CARRIER])],
+    others: &[scope::ORDERS_READ, scope::CARRIER],
+};
 
 /// The producer name on this service's events.
 pub const SERVICE: &str = "shipping-service";
@@ -56,8 +64,14 @@ impl Wiring for Shipping {
         let consumer = service.consumer(&[Topic::Orders], ship)?;
         let api = ShippingServiceServer::new(api::ShippingApi::new(&service));
         let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
-        service
-            .serve(ShippingServiceServer::<api::ShippingApi>::NAME, |router| router.add_service(api), workers, shutdown)
-            .await
+        service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    #[test]
+    fn every_method_of_the_api_has_a_scope_a_dedicated_token_can_hold() {
+        orderflow_kit::testing::assert_dedicated_scopes(&super::POLICY);
     }
 }

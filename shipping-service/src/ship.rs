@@ -6,9 +6,9 @@
 //! labelled (docs/adr/0002).
 
 use crate::{domain, store};
-use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
-use orderflow_kit::outbox;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_proto::events::v1::ShipmentRejected;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
@@ -46,8 +46,8 @@ impl EventHandler for OnShipmentRequested {
                 Payload::ShipmentRejected(ShipmentRejected { reason: rejection.to_string() })
             }
         };
-        let event = envelope::build(crate::SERVICE, &event.order_id, payload, &Cause::event(event));
-        outbox::enqueue(conn, &self.topic, &event.order_id, &event).await?;
+        let subject = Subject::Order(&event.order_id);
+        outbox::emit(conn, crate::SERVICE, &self.topic, subject, payload, &Cause::event(event)).await?;
         Ok(())
     }
 }

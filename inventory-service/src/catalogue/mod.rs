@@ -4,11 +4,12 @@
 mod domain;
 
 use crate::{low_stock, store};
-use orderflow_kit::envelope::{self, Cause};
+use orderflow_kit::envelope::Cause;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::types::Sku;
-use orderflow_kit::{ServiceError, grpc, outbox};
+use orderflow_kit::{ServiceError, grpc};
 use orderflow_proto::events::v1::StockRestocked;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::inventory::v1::{
@@ -50,8 +51,10 @@ pub async fn restock(
         on_hand: row.on_hand,
         available: row.on_hand - row.reserved,
     });
-    let event = envelope::build(crate::SERVICE, "", payload, &Cause::command(trace));
-    outbox::enqueue(&mut tx, &topics.name(Topic::Inventory), sku.as_str(), &event).await?;
+    let topic = topics.name(Topic::Inventory);
+    let event =
+        outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Stock(sku.as_str()), payload, &Cause::command(trace))
+            .await?;
     low_stock::check(&mut tx, &topics.name(Topic::Inventory), std::slice::from_ref(&row.sku), &Cause::event(&event))
         .await?;
     tx.commit().await?;

@@ -7,8 +7,8 @@ mod domain;
 
 use crate::store;
 use domain::Crossing;
-use orderflow_kit::envelope::{self, Cause};
-use orderflow_kit::outbox;
+use orderflow_kit::envelope::Cause;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_proto::events::v1::LowStock;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
@@ -23,13 +23,8 @@ pub async fn check(conn: &mut PgConnection, topic: &str, skus: &[String], cause:
             Crossing::BecameLow => {
                 store::set_low_stock(conn, &sku, true).await?;
                 tracing::info!(sku = %sku, available, threshold, "low stock");
-                let event = envelope::build(
-                    crate::SERVICE,
-                    "",
-                    Payload::LowStock(LowStock { sku: sku.clone(), available, threshold }),
-                    cause,
-                );
-                outbox::enqueue(conn, topic, &sku, &event).await?;
+                let payload = Payload::LowStock(LowStock { sku: sku.clone(), available, threshold });
+                outbox::emit(conn, crate::SERVICE, topic, Subject::Stock(&sku), payload, cause).await?;
             }
         }
     }

@@ -7,9 +7,9 @@ pub mod domain;
 
 use crate::{low_stock, store};
 use domain::Decision;
-use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
-use orderflow_kit::outbox;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_kit::types::order_lines;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
@@ -53,8 +53,8 @@ impl EventHandler for OnOrderPlaced {
             }
         };
         store::record_decision(conn, order_id, status, &payload).await?;
-        let decided = envelope::build(crate::SERVICE, &event.order_id, payload, &Cause::event(event));
-        outbox::enqueue(conn, &self.topic, &event.order_id, &decided).await?;
+        let subject = Subject::Order(&event.order_id);
+        outbox::emit(conn, crate::SERVICE, &self.topic, subject, payload, &Cause::event(event)).await?;
         Ok(())
     }
 }
@@ -62,7 +62,7 @@ impl EventHandler for OnOrderPlaced {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orderflow_kit::envelope::Cause;
+    use orderflow_kit::envelope::{self, Cause};
     use orderflow_kit::trace::TraceParent;
     use orderflow_proto::common::v1::OrderLine;
     use orderflow_proto::events::v1::OrderPlaced;

@@ -21,6 +21,8 @@ mod apply;
 mod incoming;
 mod store;
 
+pub use store::stored_offsets;
+
 use crate::backoff::Backoff;
 use crate::envelope::EventEnvelope;
 use crate::metrics;

@@ -10,6 +10,19 @@ use std::collections::{BTreeMap, HashSet};
 /// Longest event type name recorded (bytes).
 const MAX_EVENT_TYPE: usize = 128;
 
+/// Every (topic, partition, next offset) `group` has stored, in topic and partition order.
+pub async fn stored_offsets<'c, E>(db: E, group: &str) -> Result<Vec<(String, i32, i64)>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    sqlx::query_as(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 ORDER BY topic, partition",
+    )
+    .bind(group)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn load_position(
     conn: &mut PgConnection,
     group: &str,

@@ -6,8 +6,8 @@ mod domain;
 
 use crate::store;
 use orderflow_kit::ServiceError;
-use orderflow_kit::envelope::{self, Cause};
-use orderflow_kit::outbox;
+use orderflow_kit::envelope::Cause;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::types::optional_text;
@@ -34,13 +34,12 @@ pub async fn place_order(
         return replay(pool, existing, &fingerprint).await;
     }
     let order_id = Uuid::now_v7();
-    let event = envelope::build(
-        crate::SERVICE,
-        &order_id.to_string(),
-        Payload::OrderPlaced(placed.clone()),
-        &Cause::command(trace),
-    );
     let mut tx = pool.begin().await?;
+    let (topic, subject) = (topics.name(Topic::Orders), order_id.to_string());
+    let payload = Payload::OrderPlaced(placed.clone());
+    let event =
+        outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Order(&subject), payload, &Cause::command(trace))
+            .await?;
     let key = (!key.is_empty()).then_some(key);
     let Some(order) = store::insert(&mut tx, order_id, key.as_deref(), &fingerprint, &placed, &event).await? else {
         // Another call with the same key won the race; answer as it was answered.
@@ -53,7 +52,6 @@ pub async fn place_order(
         )
         .await;
     };
-    outbox::enqueue(&mut tx, &topics.name(Topic::Orders), &event.order_id, &event).await?;
     tx.commit().await?;
     tracing::info!(order_id = %order_id, trace_id = %trace.trace_id_hex(), "order placed");
     Ok(order)

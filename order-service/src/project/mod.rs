@@ -9,7 +9,7 @@ pub mod domain;
 use crate::store;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
-use orderflow_kit::outbox;
+use orderflow_kit::outbox::{self, Subject};
 use orderflow_proto::events::v1::ShipmentRequested;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::order::v1::OrderStatus;
@@ -53,14 +53,10 @@ impl EventHandler for Projection {
         {
             let order_id = inbox::order_id(event)?;
             let requested = ShipmentRequested { packed: Some(packed.clone()) };
-            let request = envelope::build(
-                crate::SERVICE,
-                &event.order_id,
-                Payload::ShipmentRequested(requested),
-                &Cause::event(event),
-            );
+            let (subject, payload) = (Subject::Order(&event.order_id), Payload::ShipmentRequested(requested));
+            let request =
+                outbox::emit(conn, crate::SERVICE, &self.orders_topic, subject, payload, &Cause::event(event)).await?;
             store::append_timeline(conn, order_id, &request, domain::step(OrderStatus::Packed)).await?;
-            outbox::enqueue(conn, &self.orders_topic, &event.order_id, &request).await?;
         }
         Ok(())
     }
