@@ -11,10 +11,6 @@ use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::events::v1::{Picked, Sorted, StockReserved};
 use sqlx::PgPool;
 
-async fn database() -> PgPool {
-    testing::migrated_database(&crate::MIGRATIONS).await
-}
-
 fn placed(customer_id: &str) -> OrderPlaced {
     OrderPlaced {
         customer: Some(Customer { id: customer_id.into(), name: "Ada".into(), email: "ada@example.com".into() }),
@@ -67,7 +63,7 @@ fn event_ids(order: &Order) -> Vec<String> {
 
 #[tokio::test]
 async fn an_inserted_order_loads_back_with_every_column_as_the_insert_returned_it() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (order_id, inserted, event) = insert_order(&pool, "c-1", Some("key-1")).await;
     let inserted = inserted.expect("a new key places the order");
 
@@ -105,7 +101,7 @@ async fn an_inserted_order_loads_back_with_every_column_as_the_insert_returned_i
 
 #[tokio::test]
 async fn a_second_insert_with_a_taken_idempotency_key_writes_nothing() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (first, _, _) = insert_order(&pool, "c-1", Some("key-1")).await;
     let (second, inserted, _) = insert_order(&pool, "c-1", Some("key-1")).await;
 
@@ -123,7 +119,7 @@ async fn a_second_insert_with_a_taken_idempotency_key_writes_nothing() {
 
 #[tokio::test]
 async fn orders_without_an_idempotency_key_never_conflict() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (_, first, _) = insert_order(&pool, "c-1", None).await;
     let (_, second, _) = insert_order(&pool, "c-1", None).await;
     assert!(first.is_some() && second.is_some());
@@ -131,7 +127,7 @@ async fn orders_without_an_idempotency_key_never_conflict() {
 
 #[tokio::test]
 async fn append_timeline_ignores_a_repeat_of_an_event() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (order_id, _, placed_event) = insert_order(&pool, "c-1", None).await;
     let picked = event_at(order_id, Payload::Picked(Picked::default()), (1_000, 0));
     append(&pool, order_id, &picked, 3).await;
@@ -145,7 +141,7 @@ async fn append_timeline_ignores_a_repeat_of_an_event() {
 
 #[tokio::test]
 async fn the_timeline_loads_by_step_then_occurrence_then_arrival() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (order_id, _, placed_event) = insert_order(&pool, "c-1", None).await;
     // Arriving in the order of the `append` calls below.
     let picked = event_at(order_id, Payload::Picked(Picked::default()), (1_000, 0));
@@ -175,7 +171,7 @@ async fn the_timeline_loads_by_step_then_occurrence_then_arrival() {
 
 #[tokio::test]
 async fn placed_event_id_is_the_id_of_the_orders_order_placed_entry() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (order_id, _, placed_event) = insert_order(&pool, "c-1", None).await;
     append(&pool, order_id, &event_at(order_id, Payload::Picked(Picked::default()), (1_000, 0)), 3).await;
     let mut conn = pool.acquire().await.unwrap();
@@ -187,7 +183,7 @@ async fn placed_event_id_is_the_id_of_the_orders_order_placed_entry() {
 
 #[tokio::test]
 async fn a_saved_view_is_what_the_next_lock_and_load_see() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (order_id, _, _) = insert_order(&pool, "c-1", None).await;
     let mut tx = pool.begin().await.unwrap();
     let view = lock_view(&mut tx, order_id).await.unwrap().expect("the order exists");
@@ -227,7 +223,7 @@ async fn a_saved_view_is_what_the_next_lock_and_load_see() {
 
 #[tokio::test]
 async fn lock_view_holds_the_order_until_its_transaction_ends() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let (order_id, _, _) = insert_order(&pool, "c-1", None).await;
     let mut holder = pool.begin().await.unwrap();
     lock_view(&mut holder, order_id).await.unwrap().unwrap();
@@ -245,7 +241,7 @@ async fn lock_view_holds_the_order_until_its_transaction_ends() {
 
 #[tokio::test]
 async fn lock_view_and_load_of_an_unknown_order_find_nothing() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let mut tx = pool.begin().await.unwrap();
     assert_eq!(lock_view(&mut tx, Uuid::now_v7()).await.unwrap(), None);
     assert!(load(&pool, Uuid::now_v7()).await.unwrap().is_none());
@@ -253,7 +249,7 @@ async fn lock_view_and_load_of_an_unknown_order_find_nothing() {
 
 #[tokio::test]
 async fn a_customers_orders_page_newest_first_without_timelines() {
-    let pool = database().await;
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(insert_order(&pool, "c-1", None).await.0.to_string());
