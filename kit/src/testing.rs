@@ -24,6 +24,13 @@ pub async fn fresh_database() -> String {
     format!("{base}/{name}")
 }
 
+/// A fresh database (as [`fresh_database`]) with the kit's and `service`'s migrations applied.
+pub async fn migrated_database(service: &sqlx::migrate::Migrator) -> sqlx::PgPool {
+    let pool = crate::db::pool(&fresh_database().await, 5).expect("a pool for the test database");
+    crate::db::migrate(&pool, service).await.expect("migrate the test database");
+    pool
+}
+
 /// The test broker's address.
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").expect("KAFKA_BROKERS is not set: run the tests through scripts/test.sh")
@@ -128,4 +135,17 @@ pub fn assert_dedicated_scopes(policy: &crate::auth::Policy) {
             "the policy names {method}, which no API has"
         );
     }
+}
+
+/// Begins a transaction on `pool` that gives up waiting for a lock after 100 ms, so a test
+/// observes that another transaction holds a row ([`lock_not_granted`]) without sleeping.
+pub async fn impatient_transaction(pool: &sqlx::PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = pool.begin().await.expect("begin a transaction");
+    sqlx::query("SET LOCAL lock_timeout = '100ms'").execute(&mut *tx).await.expect("set lock_timeout");
+    tx
+}
+
+/// Whether `error` is PostgreSQL giving up waiting for a lock (`lock_timeout`, SQLSTATE 55P03).
+pub fn lock_not_granted(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.code()).as_deref() == Some("55P03")
 }

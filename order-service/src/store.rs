@@ -231,3 +231,6 @@ fn to_order(row: OrderRow) -> Order {
         updated_at: Some(envelope::timestamp(row.updated_at)),
     }
 }
+
+#[cfg(test)]
+mod tests;

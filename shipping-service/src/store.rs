@@ -112,3 +112,166 @@ fn to_shipment(r: Row) -> Shipment {
         delivered_at: r.delivered_at.map(envelope::timestamp),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The shipment store against the real PostgreSQL (`TEST_DATABASE_URL`, one fresh database
+    //! per test): what an insert writes and the loads read back, one shipment per order and per
+    //! tracking number, the row locks, the label sequence and the delivery scan.
+
+    use super::*;
+    use orderflow_kit::testing;
+    use sqlx::PgPool;
+    use std::collections::HashSet;
+
+    /// Labels a shipment for a new order, in its own transaction.
+    async fn ship(pool: &PgPool) -> (Uuid, Shipped) {
+        let mut tx = pool.begin().await.unwrap();
+        let serial = next_serial(&mut tx).await.unwrap();
+        let order_id = Uuid::now_v7();
+        let shipped = Shipped {
+            carrier: "DHL".into(),
+            carrier_service: "Paket".into(),
+            tracking_number: format!("DHL-{serial:011}"),
+            weight_grams: 1_400,
+            cost_cents: 699,
+        };
+        insert(&mut tx, order_id, &shipped, "FR").await.unwrap();
+        tx.commit().await.unwrap();
+        (order_id, shipped)
+    }
+
+    fn sql_state(error: &sqlx::Error) -> Option<String> {
+        error.as_database_error().and_then(|e| e.code()).map(|code| code.into_owned())
+    }
+
+    #[tokio::test]
+    async fn an_inserted_shipment_loads_back_with_every_column() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        let (order_id, shipped) = ship(&pool).await;
+
+        let shipment = load(&pool, order_id).await.unwrap().expect("the shipment is stored");
+        let expected = Shipment {
+            order_id: order_id.to_string(),
+            status: ShipmentStatus::Shipped as i32,
+            carrier: shipped.carrier,
+            carrier_service: shipped.carrier_service,
+            tracking_number: shipped.tracking_number.clone(),
+            weight_grams: shipped.weight_grams,
+            cost_cents: shipped.cost_cents,
+            destination_country: "FR".into(),
+            shipped_at: shipment.shipped_at,
+            delivered_at: None,
+        };
+        assert_eq!(shipment, expected);
+        assert!(shipment.shipped_at.is_some_and(|at| at.seconds > 0));
+        let mut conn = pool.acquire().await.unwrap();
+        assert_eq!(by_tracking_number(&mut conn, &shipped.tracking_number, false).await.unwrap(), Some(shipment));
+        assert!(exists(&mut conn, order_id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_order_or_tracking_number_has_no_shipment() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        ship(&pool).await;
+        let mut conn = pool.acquire().await.unwrap();
+        assert!(!exists(&mut conn, Uuid::now_v7()).await.unwrap());
+        assert_eq!(load(&pool, Uuid::now_v7()).await.unwrap(), None);
+        assert_eq!(by_tracking_number(&mut conn, "DHL-99999999999", true).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_second_shipment_for_one_order_or_one_tracking_number_is_refused() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        let (order_id, shipped) = ship(&pool).await;
+        let mut conn = pool.acquire().await.unwrap();
+
+        let other_label = Shipped { tracking_number: "DHL-99999999999".into(), ..shipped.clone() };
+        let again = insert(&mut conn, order_id, &other_label, "FR").await.unwrap_err();
+        assert_eq!(sql_state(&again).as_deref(), Some("23505"), "unique violation: {again}");
+        let reused = insert(&mut conn, Uuid::now_v7(), &shipped, "FR").await.unwrap_err();
+        assert_eq!(sql_state(&reused).as_deref(), Some("23505"), "unique violation: {reused}");
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM shipments").fetch_one(&pool).await.unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[tokio::test]
+    async fn exists_holds_the_shipment_until_its_transaction_ends() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        let (order_id, _) = ship(&pool).await;
+        let mut holder = pool.begin().await.unwrap();
+        assert!(exists(&mut holder, order_id).await.unwrap());
+
+        let mut other = testing::impatient_transaction(&pool).await;
+        let waited = exists(&mut other, order_id).await.unwrap_err();
+        assert!(testing::lock_not_granted(&waited), "a second caller waits: {waited}");
+        other.rollback().await.unwrap();
+
+        holder.commit().await.unwrap();
+        let mut other = testing::impatient_transaction(&pool).await;
+        assert!(exists(&mut other, order_id).await.unwrap(), "free once the holder commits");
+    }
+
+    #[tokio::test]
+    async fn by_tracking_number_locks_the_shipment_only_when_asked() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        let (_, shipped) = ship(&pool).await;
+        let number = shipped.tracking_number.as_str();
+        let mut holder = pool.begin().await.unwrap();
+        assert!(by_tracking_number(&mut holder, number, true).await.unwrap().is_some());
+
+        let mut other = testing::impatient_transaction(&pool).await;
+        assert!(by_tracking_number(&mut other, number, false).await.unwrap().is_some(), "a read does not wait");
+        let waited = by_tracking_number(&mut other, number, true).await.unwrap_err();
+        assert!(testing::lock_not_granted(&waited), "a second locker waits: {waited}");
+        other.rollback().await.unwrap();
+
+        holder.commit().await.unwrap();
+        let mut other = testing::impatient_transaction(&pool).await;
+        assert!(by_tracking_number(&mut other, number, true).await.unwrap().is_some(), "free once committed");
+    }
+
+    #[tokio::test]
+    async fn mark_delivered_records_the_scan_on_that_shipment_only() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        let (delivered, label) = ship(&pool).await;
+        let (untouched, _) = ship(&pool).await;
+        let before = load(&pool, untouched).await.unwrap();
+
+        let mut conn = pool.acquire().await.unwrap();
+        mark_delivered(&mut conn, &label.tracking_number).await.unwrap();
+        mark_delivered(&mut conn, "DHL-99999999999").await.unwrap();
+
+        let shipment = load(&pool, delivered).await.unwrap().unwrap();
+        assert_eq!(shipment.status, ShipmentStatus::Delivered as i32);
+        let (shipped_at, delivered_at) = (shipment.shipped_at.unwrap(), shipment.delivered_at.expect("scanned"));
+        assert!((delivered_at.seconds, delivered_at.nanos) > (shipped_at.seconds, shipped_at.nanos));
+        assert_eq!(load(&pool, untouched).await.unwrap(), before);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn label_serials_are_strictly_increasing_and_unique_across_connections() {
+        let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut conn = pool.acquire().await.unwrap();
+                    let mut serials = Vec::new();
+                    for _ in 0..25 {
+                        serials.push(next_serial(&mut conn).await.unwrap());
+                    }
+                    serials
+                })
+            })
+            .collect();
+        let mut all = HashSet::new();
+        for task in tasks {
+            let serials = task.await.unwrap();
+            assert!(serials.windows(2).all(|w| w[0] < w[1]), "increasing on one connection: {serials:?}");
+            all.extend(serials);
+        }
+        assert_eq!(all.len(), 100, "no serial handed out twice");
+        assert_eq!(all.iter().min(), Some(&1), "the sequence starts at 1");
+    }
+}
