@@ -140,12 +140,13 @@ pub async fn awaiting_pick<'c, E>(db: E, limit: i64) -> Result<Vec<Fulfillment>,
 where
     E: Executor<'c, Database = Postgres>,
 {
-    let rows: Vec<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM fulfillments WHERE status = $1 ORDER BY created_at LIMIT $2"))
-            .bind(FulfillmentStatus::AwaitingPick.as_str_name())
-            .bind(limit)
-            .fetch_all(db)
-            .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM fulfillments WHERE status = $1 ORDER BY created_at, order_id LIMIT $2"
+    ))
+    .bind(FulfillmentStatus::AwaitingPick.as_str_name())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(|r| r.into_parts().0).collect())
 }
 
