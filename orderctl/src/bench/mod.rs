@@ -7,24 +7,29 @@
 //! then (d) the pipeline's highest sustainable rate (placed → shipped p99 under 1 s and
 //! everything placed shipped: no growing lag), (e) placed → shipped at 100 orders/s, (f)
 //! GetOrder and PlaceOrder rates. CPU and resident memory of each service process per step.
+//!
+//! `raw` measures (a) to (c), `procs` the processes' CPU and memory; the pipeline steps drive
+//! `orderctl load` (`crate::load`).
+
+mod procs;
+mod raw;
+
+pub use procs::sample_comm;
 
 use crate::load::{self, LoadArgs};
 use crate::ops::Broker;
 use anyhow::Context;
 use clap::Args;
-use futures::future::join_all;
 use hdrhistogram::Histogram;
-use orderflow_kit::outbox;
 use orderflow_proto::client::Authorized;
+use orderflow_proto::events::v1::EventEnvelope;
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use orderflow_proto::order::v1::GetOrderRequest;
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use procs::watched;
+use raw::{bare_grpc, broker, database, get_order_rate};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use tokio_stream::StreamExt;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -59,53 +64,6 @@ fn parse_pid(text: &str) -> Result<(String, u32), String> {
     Ok((name.to_owned(), pid.parse().map_err(|_| format!("{pid:?} is not a pid"))?))
 }
 
-/// CPU seconds and resident MB of a process, from /proc.
-fn sample(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some((ticks / 100.0, rss_kb / 1024.0))
-}
-
-/// CPU seconds of every process named `comm`, summed.
-pub fn sample_comm(comm: &str) -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm))
-        .filter_map(|pid| sample(pid).map(|(cpu, _)| cpu))
-        .sum()
-}
-
-/// Runs `work` while watching the processes; prints CPU % (of one core, over the wall time
-/// of `work`) and RSS per process.
-async fn watched<T>(args: &BenchArgs, work: impl Future<Output = T>) -> T {
-    let before: Vec<_> = args.pids.iter().map(|(_, pid)| sample(*pid)).collect();
-    let before_comms: Vec<f64> = args.comms.iter().map(|c| sample_comm(c)).collect();
-    let started = Instant::now();
-    let result = work.await;
-    let seconds = started.elapsed().as_secs_f64().max(0.001);
-    let mut usage: Vec<String> = args
-        .pids
-        .iter()
-        .zip(before)
-        .filter_map(|((name, pid), before)| {
-            let (cpu0, _) = before?;
-            let (cpu1, rss) = sample(*pid)?;
-            Some(format!("{name} {:.0}% {:.0} MB", (cpu1 - cpu0) / seconds * 100.0, rss))
-        })
-        .collect();
-    for (comm, cpu0) in args.comms.iter().zip(before_comms) {
-        usage.push(format!("{comm} {:.0}%", (sample_comm(comm) - cpu0) / seconds * 100.0));
-    }
-    if !usage.is_empty() {
-        println!("      cpu (of one core) / rss: {}", usage.join(", "));
-    }
-    result
-}
-
 /// Per hop (cause type → event type): p50 and p99 of the time between an event and the one
 /// that caused it, over the events since `since`.
 async fn hops(broker: &Broker, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<(String, f64, f64)>> {
@@ -116,9 +74,14 @@ async fn hops(broker: &Broker, since: chrono::DateTime<chrono::Utc>) -> anyhow::
         .filter_map(|r| r.envelope.ok())
         .filter(|e| !e.order_id.is_empty())
         .collect();
-    let by_id: std::collections::HashMap<&str, _> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
-    let mut per_hop: std::collections::BTreeMap<String, Histogram<u64>> = std::collections::BTreeMap::new();
-    for event in &events {
+    Ok(hop_latencies(&events, since))
+}
+
+/// [`hops`] over the order events read.
+fn hop_latencies(events: &[EventEnvelope], since: chrono::DateTime<chrono::Utc>) -> Vec<(String, f64, f64)> {
+    let by_id: HashMap<&str, _> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
+    let mut per_hop: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for event in events {
         let at = orderflow_kit::envelope::occurred_at(event);
         let Some(cause) = by_id.get(event.causation_id.as_str()) else { continue };
         if at < since {
@@ -129,149 +92,7 @@ async fn hops(broker: &Broker, since: chrono::DateTime<chrono::Utc>) -> anyhow::
         let histogram = per_hop.entry(hop).or_insert_with(load::histogram);
         let _ = histogram.record(u64::try_from(took).unwrap_or(1));
     }
-    Ok(per_hop.into_iter().map(|(hop, h)| (hop, ms(&h, 0.5), ms(&h, 0.99))).collect())
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn per_second(count: u64, elapsed: Duration) -> f64 {
-    count as f64 / elapsed.as_secs_f64().max(0.001)
-}
-
-/// (a) Messages of `size` bytes through produce → consume, as fast as they go; and the hop
-/// latency of lone messages.
-async fn broker(
-    broker: &Broker,
-    count: u64,
-    size: usize,
-    fetch_wait: Duration,
-) -> anyhow::Result<(f64, Histogram<u64>)> {
-    let topic = format!("{}.bench.{}", broker.namespace, uuid::Uuid::new_v4().simple());
-    orderflow_kit::topics::ensure(&broker.brokers, std::slice::from_ref(&topic), 6, 1).await?;
-    let producer: FutureProducer = outbox::producer_config(&broker.brokers, Duration::from_millis(1)).create()?;
-    let consumer: StreamConsumer =
-        orderflow_kit::inbox::consumer_config(&broker.brokers, &format!("{topic}.reader"), fetch_wait).create()?;
-    consumer.subscribe(&[&topic])?;
-    let payload = vec![b'x'; size];
-    // Let the consumer join before timing.
-    let warm = producer.send(FutureRecord::to(&topic).key("warm").payload(&payload), Duration::from_secs(5));
-    warm.await.map_err(|(e, _)| e)?;
-    tokio::time::timeout(Duration::from_secs(30), consumer.stream().next()).await?.context("no warm-up message")??;
-
-    let mut hop = load::histogram();
-    for i in 0..200 {
-        let started = Instant::now();
-        let key = format!("k{i}");
-        producer
-            .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(5))
-            .await
-            .map_err(|(e, _)| e)?;
-        tokio::time::timeout(Duration::from_secs(10), consumer.stream().next()).await?.context("lost a message")??;
-        let _ = hop.record(load::micros(started.elapsed()).max(1));
-    }
-
-    let started = Instant::now();
-    let receiving = async {
-        let mut stream = consumer.stream();
-        let mut received = 0;
-        while received < count {
-            let message =
-                tokio::time::timeout(Duration::from_secs(30), stream.next()).await?.context("stream ended")??;
-            received += u64::from(message.payload().is_some());
-        }
-        anyhow::Ok(())
-    };
-    let sending = async {
-        let mut deliveries = Vec::new();
-        for i in 0..count {
-            let key = format!("order-{}", i % 997);
-            let record = FutureRecord::to(&topic).key(&key).payload(&payload);
-            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
-        }
-        for delivery in deliveries {
-            delivery.await?.map_err(|(e, _)| e)?;
-        }
-        anyhow::Ok(())
-    };
-    let (sent, received) = tokio::join!(sending, receiving);
-    sent?;
-    received?;
-    Ok((per_second(count, started.elapsed()), hop))
-}
-
-/// (b) One-row commits on `connections` connections for `seconds`.
-async fn database(url: &str, connections: u32, seconds: u64) -> anyhow::Result<f64> {
-    let pool = orderflow_kit::db::pool(url, connections)?;
-    sqlx::query("DROP TABLE IF EXISTS bench").execute(&pool).await?;
-    sqlx::query("CREATE TABLE bench (id bigserial PRIMARY KEY, payload bytea NOT NULL)").execute(&pool).await?;
-    let payload = vec![0u8; 400];
-    let rate = closed_loop(usize::try_from(connections)?, seconds, || {
-        let (pool, payload) = (pool.clone(), payload.clone());
-        async move {
-            sqlx::query("INSERT INTO bench (payload) VALUES ($1)").bind(payload).execute(&pool).await?;
-            Ok(())
-        }
-    })
-    .await?;
-    sqlx::query("DROP TABLE bench").execute(&pool).await?;
-    Ok(rate)
-}
-
-/// (c) A bare tonic unary call: health Check on an in-process server, 32 calls in flight.
-async fn bare_grpc(seconds: u64) -> anyhow::Result<f64> {
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(health)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect().await?;
-    let client = tonic_health::pb::health_client::HealthClient::new(channel);
-    let rate = closed_loop(32, seconds, || {
-        let mut client = client.clone();
-        async move {
-            client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await?;
-            Ok(())
-        }
-    })
-    .await;
-    server.abort();
-    rate
-}
-
-/// GetOrder, 32 calls in flight, for `seconds`.
-async fn get_order_rate(orders: &OrderServiceClient<Authorized>, order_id: &str, seconds: u64) -> anyhow::Result<f64> {
-    closed_loop(32, seconds, || {
-        let mut orders = orders.clone();
-        async move {
-            orders.get_order(GetOrderRequest { order_id: order_id.to_owned() }).await?;
-            Ok(())
-        }
-    })
-    .await
-}
-
-/// Calls per second that `workers` loops make for `seconds`, each awaiting its call before
-/// making the next.
-async fn closed_loop<F, Fut>(workers: usize, seconds: u64, call: F) -> anyhow::Result<f64>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    let end = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let call = &call;
-    let loops = (0..workers).map(|_| async move {
-        let mut calls = 0u64;
-        while Instant::now() < end {
-            call().await?;
-            calls += 1;
-        }
-        anyhow::Ok(calls)
-    });
-    let calls = join_all(loops).await.into_iter().sum::<anyhow::Result<u64>>()?;
-    Ok(per_second(calls, started.elapsed()))
+    per_hop.into_iter().map(|(hop, h)| (hop, ms(&h, 0.5), ms(&h, 0.99))).collect()
 }
 
 /// Waits (up to a minute) until the pipeline has worked off what earlier steps left: one
@@ -422,4 +243,64 @@ pub async fn bench(
     println!("  database commits/s (b) per order/s sustained: {:.1}", commit_rate / max_rate.max(1.0));
     println!("  reports and charts per step: {}/", args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_is_name_equals_pid() {
+        assert_eq!(parse_pid("order-service=42"), Ok(("order-service".into(), 42)));
+        assert_eq!(parse_pid("order-service"), Err("expected name=pid".into()));
+        assert_eq!(parse_pid("a=x"), Err("\"x\" is not a pid".into()));
+    }
+
+    #[test]
+    fn a_step_is_a_load_run_of_the_step_length() {
+        let args = BenchArgs {
+            database_url: String::new(),
+            pids: vec![],
+            comms: vec![],
+            step_secs: 8,
+            rates: vec![100.0],
+            connections: 10,
+            fetch_wait_ms: 10,
+            out: "bench".into(),
+        };
+        let load = load_args(&args, "rate-100", Some(100.0), None);
+        assert_eq!(
+            (load.duration, load.drain, load.sku.as_str()),
+            (Duration::from_secs(8), Duration::from_secs(5), "BENCH-1")
+        );
+        assert_eq!((load.report, load.svg), ("bench/rate-100.json".into(), "bench/rate-100.svg".into()));
+        assert!(load.quiet);
+    }
+
+    #[test]
+    fn hops_are_measured_from_cause_to_effect_since_the_step_began() {
+        let event = |id: &str, event_type: &str, cause: &str, millis: i64| EventEnvelope {
+            event_id: id.into(),
+            event_type: event_type.into(),
+            order_id: "o1".into(),
+            causation_id: cause.into(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: millis / 1000,
+                nanos: (millis % 1000) as i32 * 1_000_000,
+            }),
+            ..Default::default()
+        };
+        let events = [
+            event("a", "OrderPlaced", "", 1_000),
+            event("b", "StockReserved", "a", 1_020),
+            event("c", "Picked", "b", 1_050),
+            event("old", "Picked", "b", 900),
+        ];
+        let since = chrono::DateTime::from_timestamp_millis(1_000).unwrap();
+        let hops = hop_latencies(&events, since);
+        let names: Vec<_> = hops.iter().map(|(hop, _, _)| hop.as_str()).collect();
+        assert_eq!(names, ["OrderPlaced -> StockReserved", "StockReserved -> Picked"]);
+        assert!((hops[0].1 - 20.0).abs() < 0.1, "{hops:?}");
+        assert!((hops[1].2 - 30.0).abs() < 0.1, "{hops:?}");
+    }
 }
