@@ -12,7 +12,7 @@ mod print;
 mod watchers;
 
 use clap::{Parser, Subcommand};
-use cmd::{demo, dlq, health, order, product, shipment, stock, warehouse};
+use cmd::{demo, dlq, health, order, product, shipment, stock, tokens, warehouse};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -69,6 +69,9 @@ enum Command {
     /// The client and the invariant checker of a chaos run (run through scripts/chaos.sh).
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
+    /// Mint development API tokens: the services' token file and an env file to source.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Health(args) => health::run(&addrs.services(), &args).await,
         Command::Dlq(command) => dlq::run(broker, command).await,
         Command::Rebuild(args) => ops::rebuild(broker, &args).await,
+        Command::Tokens(command) => tokens::run(command),
         Command::Chaos(chaos::ChaosCommand::Check(args)) => {
             anyhow::ensure!(chaos::check(broker, &args).await?, "an invariant failed (see above)");
             Ok(())
@@ -169,6 +173,7 @@ mod tests {
             &["product", "upsert", "--sku", "S", "--name", "N", "--bin", "B", "--weight-grams", "3"],
             &["stock", "low"],
             &["load", "--rate", "10", "--duration", "2m", "--quiet"],
+            &["tokens", "new", "--file", "t", "--env", "t.env", "--name", "dev-admin", "--scopes", "*", "--var", "V"],
         ];
         for args in invocations {
             let argv = std::iter::once("orderctl").chain(args.iter().copied());
