@@ -109,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(chaos::check(broker, &args).await?, "an invariant failed (see above)");
             Ok(())
         }
+        Command::Chaos(chaos::ChaosCommand::Plan(args)) => chaos::plan(&args),
         Command::Chaos(chaos::ChaosCommand::Place(args)) => {
             let (orders, inventory) = addrs.shop(&token()?).await?;
             chaos::place(&args, orders, inventory).await
@@ -160,6 +161,7 @@ mod tests {
             &["chaos", "place", "--count", "100", "--rate", "20", "--out", "placed.json"],
             &["chaos", "check", "--placed", "p.json", "--kills", "4", "--restarts", "6", "--crashes", "0"],
             &["chaos", "check", "--health-misses", "0"],
+            &["chaos", "plan", "--seed", "1073741823", "--kills", "1", "--orders", "100", "--rate", "20"],
             &["bench", "--database-url", "postgres://x/bench", "--out", "bench", "--pid", "order-service=1"],
             &["bench", "--database-url", "d", "--comm", "tansu", "--comm", "postgres", "--rates", "100,200"],
             &["bench-watch", "--baseline", "--out", "bench-watch", "--watchers", "10"],

@@ -6,6 +6,8 @@
 //! (so a PlaceOrder whose answer was lost in a crash is not placed twice); it cancels some
 //! orders right after placing them and restocks half-way, and writes what was acknowledged.
 //!
+//! `chaos plan` draws the fault schedule from the run's seed, for the script to carry out.
+//!
 //! `chaos check` waits for the stack to go quiet, then checks the invariants from the services'
 //! databases and the topics (never from logs) and prints one summary line; any failure makes it
 //! exit non-zero. The invariants themselves are pure functions over what it read
@@ -15,9 +17,11 @@ mod check;
 mod findings;
 mod invariants;
 mod place;
+mod plan;
 
 pub use check::{CheckArgs, check};
 pub use place::{PlaceArgs, place};
+pub use plan::{PlanArgs, print as plan};
 
 use clap::Subcommand;
 use serde::{Deserialize, Serialize};
@@ -28,6 +32,8 @@ pub enum ChaosCommand {
     Place(PlaceArgs),
     /// Wait for quiet, check every invariant, print the summary line; non-zero on failure.
     Check(CheckArgs),
+    /// Print the fault schedule drawn from a seed (scripts/chaos.sh carries it out).
+    Plan(PlanArgs),
 }
 
 /// What the client saw, for the checker.
