@@ -95,31 +95,34 @@ fn hop_latencies(events: &[EventEnvelope], since: chrono::DateTime<chrono::Utc>)
     per_hop.into_iter().map(|(hop, h)| (hop, ms(&h, 0.5), ms(&h, 0.99))).collect()
 }
 
+/// The running stack the pipeline steps drive: the broker and the clients that place orders.
+struct Stack<'a> {
+    broker: &'a Broker,
+    orders: OrderServiceClient<Authorized>,
+    inventory: InventoryServiceClient<Authorized>,
+}
+
+impl Stack<'_> {
+    /// One load run against the stack.
+    async fn run(&self, load: &LoadArgs) -> anyhow::Result<load::Measured> {
+        load::run(load, self.broker, self.orders.clone(), self.inventory.clone()).await
+    }
+}
+
 /// Waits (up to a minute) until the pipeline has worked off what earlier steps left: one
 /// order placed now has shipped.
-async fn settle(
-    args: &BenchArgs,
-    broker: &Broker,
-    orders: &OrderServiceClient<Authorized>,
-    inventory: &InventoryServiceClient<Authorized>,
-) {
+async fn settle(args: &BenchArgs, stack: &Stack<'_>) {
     let mut probe = load_args(args, "settle", Some(1.0), None);
     probe.count = Some(1);
     probe.drain = Duration::from_secs(60);
-    if let Err(error) = load::run(&probe, broker, orders.clone(), inventory.clone()).await {
+    if let Err(error) = stack.run(&probe).await {
         println!("      (the pipeline did not settle: {error:#})");
     }
 }
 
 /// One load step, watched.
-async fn measure(
-    args: &BenchArgs,
-    load: &LoadArgs,
-    broker: &Broker,
-    orders: &OrderServiceClient<Authorized>,
-    inventory: &InventoryServiceClient<Authorized>,
-) -> anyhow::Result<load::Measured> {
-    let measured = watched(args, load::run(load, broker, orders.clone(), inventory.clone())).await?;
+async fn measure(args: &BenchArgs, load: &LoadArgs, stack: &Stack<'_>) -> anyhow::Result<load::Measured> {
+    let measured = watched(args, stack.run(load)).await?;
     load::write_report(load, &measured)?;
     Ok(measured)
 }
@@ -153,6 +156,7 @@ pub async fn bench(
     inventory: InventoryServiceClient<Authorized>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
+    let stack = Stack { broker: broker_args, orders, inventory };
     let step = args.step_secs;
     println!("== raw limits (same machine, same client settings)");
     let (broker_rate, hop) = broker(broker_args, 50_000, 400, Duration::from_millis(args.fetch_wait_ms))
@@ -174,7 +178,7 @@ pub async fn bench(
     for rate in &args.rates {
         let load = load_args(args, &format!("rate-{rate}"), Some(*rate), None);
         let step_started = chrono::Utc::now();
-        let measured = measure(args, &load, broker_args, &orders, &inventory).await?;
+        let measured = measure(args, &load, &stack).await?;
         let all_shipped = measured.shipped == measured.placed && measured.errors.is_empty();
         let p99 = ms(&measured.to_ship, 0.99);
         let ok = all_shipped && p99 < 1000.0;
@@ -200,20 +204,20 @@ pub async fn bench(
         sustained = Some((*rate, measured));
     }
     let max_rate = sustained.as_ref().map_or(0.0, |(rate, _)| *rate);
-    settle(args, broker_args, &orders, &inventory).await;
-    let at_500 =
-        measure(args, &load_args(args, "place-order-500", Some(500.0), None), broker_args, &orders, &inventory).await?;
+    settle(args, &stack).await;
+    let at_500 = measure(args, &load_args(args, "place-order-500", Some(500.0), None), &stack).await?;
     println!(
         "  (f) PlaceOrder at 500 calls/s (open loop): p50 {:.1} ms, p99 {:.1} ms, errors {:?}",
         ms(&at_500.place, 0.5),
         ms(&at_500.place, 0.99),
         at_500.errors
     );
-    let place = measure(args, &load_args(args, "place-order", None, Some(32)), broker_args, &orders, &inventory).await;
-    settle(args, broker_args, &orders, &inventory).await;
+    let place = measure(args, &load_args(args, "place-order", None, Some(32)), &stack).await;
+    settle(args, &stack).await;
     let place = place?;
     let place_rate = place.throughput(Duration::from_secs(step));
-    let order_id = orders
+    let order_id = stack
+        .orders
         .clone()
         .list_orders(orderflow_proto::order::v1::ListOrdersRequest {
             customer_id: "load-1".into(),
@@ -226,7 +230,7 @@ pub async fn bench(
         .first()
         .map(|o| o.order_id.clone())
         .context("no order to read back")?;
-    let get_rate = get_order_rate(&orders, &order_id, step).await?;
+    let get_rate = get_order_rate(&stack.orders, &order_id, step).await?;
     println!(
         "  (f) PlaceOrder, 32 in flight: {place_rate:.0} calls/s (p99 {:.1} ms); GetOrder, 32 in flight: {get_rate:.0} calls/s",
         ms(&place.place, 0.99)

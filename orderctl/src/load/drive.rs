@@ -41,6 +41,19 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Nothing measured yet.
+    fn empty() -> Self {
+        Measured {
+            elapsed: Duration::ZERO,
+            placed: 0,
+            shipped: 0,
+            errors: BTreeMap::new(),
+            place: histogram(),
+            to_ship: histogram(),
+            timeline: Vec::new(),
+        }
+    }
+
     /// Orders placed per second over the placing time.
     pub fn throughput(&self, placing: Duration) -> f64 {
         #[allow(clippy::cast_precision_loss)]
@@ -116,15 +129,7 @@ pub async fn run(
     };
     drop(calls_tx);
 
-    let mut measured = Measured {
-        elapsed: Duration::ZERO,
-        placed: 0,
-        shipped: 0,
-        errors: BTreeMap::new(),
-        place: histogram(),
-        to_ship: histogram(),
-        timeline: Vec::new(),
-    };
+    let mut measured = Measured::empty();
     let mut per_second: Vec<Second> = Vec::new();
     let mut awaiting: HashMap<String, SystemTime> = HashMap::new();
     let mut early: HashMap<String, SystemTime> = HashMap::new();
@@ -300,21 +305,9 @@ fn send(
 mod tests {
     use super::*;
 
-    fn measured() -> Measured {
-        Measured {
-            elapsed: Duration::ZERO,
-            placed: 0,
-            shipped: 0,
-            errors: BTreeMap::new(),
-            place: histogram(),
-            to_ship: histogram(),
-            timeline: Vec::new(),
-        }
-    }
-
     #[test]
     fn throughput_is_per_second_of_placing() {
-        let mut m = measured();
+        let mut m = Measured::empty();
         m.placed = 250;
         assert!((m.throughput(Duration::from_secs(10)) - 25.0).abs() < 1e-9);
         assert!(m.throughput(Duration::ZERO).is_finite(), "no division by zero");
@@ -322,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_shipment_counts_in_the_second_it_was_seen() {
-        let (mut m, mut per_second) = (measured(), Vec::new());
+        let (mut m, mut per_second) = (Measured::empty(), Vec::new());
         grow(&mut per_second, 2);
         assert_eq!(per_second.len(), 3);
         let placed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
