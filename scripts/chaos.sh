@@ -13,7 +13,8 @@
 #   bash scripts/chaos.sh --orders 500 --kills 1   # the size CI runs
 #
 # Options: --orders N, --rate PER_SECOND, --kills PER_SERVICE, --seed N (the fault schedule and
-# pauses; printed, so a run can be repeated). PROFILE=dev|release (default release).
+# pauses, drawn by `orderctl chaos plan`; printed, so a run can be repeated).
+# PROFILE=dev|release (default release).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -35,22 +36,20 @@ ORDER_PORT=$(free_port) INVENTORY_PORT=$(free_port) FULFILLMENT_PORT=$(free_port
 export METRICS_ADDR=off TOPIC_NAMESPACE=chaos
 start_stack
 export KAFKA_BROKERS
-RANDOM=$SEED
 STARTED=$(date +%s%N)
 KILLED=0 RESTARTED=0 CRASHED=0 HEALTH_MISSES=0
 
 # Prints a line of the fault log with the time since the orders started.
 event() { printf '[%6.1fs] %s\n' "$(( ($(date +%s%N) - STARTED) / 1000000 ))e-3" "$*"; }
 pause() { sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"; } # milliseconds
-between() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }                    # lo hi
 
-kill_service() {
+kill_service() { # name down_ms
   local name=$1 pid=${SERVICE_PIDS[$1-service]}
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   KILLED=$((KILLED + 1))
   event "SIGKILL $name-service (pid $pid)"
-  pause "$(between 200 2000)"
+  pause "$2"
   start_service "$name"
   wait_for_port "${PORTS[$name]}" "$name-service"
   RESTARTED=$((RESTARTED + 1))
@@ -102,32 +101,30 @@ check_alive() {
   done
 }
 
-FAULTS=(broker postgres)
-for name in order inventory fulfillment shipping; do
-  for _ in $(seq "$KILLS"); do FAULTS+=("$name"); done
-done
-# Shuffle with the seeded RANDOM (Fisher-Yates).
-for ((i = ${#FAULTS[@]} - 1; i > 0; i--)); do
-  j=$((RANDOM % (i + 1)))
-  tmp=${FAULTS[i]} FAULTS[i]=${FAULTS[j]} FAULTS[j]=$tmp
-done
-
-# The faults are spread over the first 85 % of the placing window, each at a random point of
-# its own slot, one at a time.
-WINDOW_MS=$(awk -v n="$ORDERS" -v r="$RATE" 'BEGIN { printf "%d", n / r * 1000 }')
-SLOT_MS=$((WINDOW_MS * 85 / 100 / ${#FAULTS[@]}))
+# The fault schedule, drawn from the seed: the broker and PostgreSQL once, each service --kills
+# times, shuffled; spread over the first 85 % of the placing window, each at a random point of
+# its own slot, one at a time (`orderctl chaos plan` prints it; see its lines below).
+PLAN=$("$BIN/orderctl" chaos plan --seed "$SEED" --kills "$KILLS" --orders "$ORDERS" --rate "$RATE")
+FAULTS=() DELAYS=() DOWNS=()
+while read -r what a b c; do
+  case $what in
+    window_ms) WINDOW_MS=$a ;;
+    slot_ms) SLOT_MS=$a ;;
+    fault) FAULTS+=("$a") DELAYS+=("$b") DOWNS+=("$c") ;;
+  esac
+done <<<"$PLAN"
 log "chaos: $ORDERS orders at $RATE/s (~$((WINDOW_MS / 1000)) s); faults: ${FAULTS[*]}; seed $SEED"
 "$BIN/orderctl" chaos place --count "$ORDERS" --rate "$RATE" --out "$STATE_DIR/placed.json" \
   >"$STATE_DIR/place.log" 2>&1 &
 PLACER=$!
 STARTED=$(date +%s%N)
-for fault in "${FAULTS[@]}"; do
+for i in "${!FAULTS[@]}"; do
   slot_end=$(( $(date +%s%N) / 1000000 + SLOT_MS ))
-  pause "$(between 0 $((SLOT_MS / 2)))"
-  case $fault in
+  pause "${DELAYS[i]}"
+  case ${FAULTS[i]} in
     broker) bounce_broker ;;
     postgres) bounce_postgres ;;
-    *) kill_service "$fault" ;;
+    *) kill_service "${FAULTS[i]}" "${DOWNS[i]}" ;;
   esac
   check_alive
   left=$((slot_end - $(date +%s%N) / 1000000))

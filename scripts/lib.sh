@@ -179,20 +179,17 @@ start_stack() {
   for name in orders inventory fulfillment shipping; do create_database "$name"; done
   start_tansu
 
-  # Development tokens, fresh for every run: the services get their digests, the user the tokens.
+  # Development tokens, fresh for every run: the services get their digests, the user the
+  # tokens. orderctl (built above) writes both files, mode 600, in the kit's token format.
   TOKENS_ENV="$STATE_DIR/tokens.env"
   new_token() { # name scopes variable
-    local token
-    token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    printf '%s %s %s\n' "$1" "$(printf %s "$token" | sha256sum | cut -d' ' -f1)" "$2" >>"$STATE_DIR/tokens"
-    printf 'export %s=%s\n' "$3" "$token" >>"$TOKENS_ENV"
+    "$BIN/orderctl" tokens new --file "$STATE_DIR/tokens" --env "$TOKENS_ENV" --name "$1" --scopes "$2" --var "$3"
   }
   new_token dev-admin '*' ORDERFLOW_TOKEN
   new_token dev-shop orders:write,orders:read ORDERFLOW_SHOP_TOKEN
   new_token dev-inventory inventory:write,inventory:read ORDERFLOW_INVENTORY_TOKEN
   new_token dev-warehouse warehouse ORDERFLOW_WAREHOUSE_TOKEN
   new_token dev-carrier carrier ORDERFLOW_CARRIER_TOKEN
-  chmod 600 "$STATE_DIR/tokens" "$TOKENS_ENV"
   # shellcheck disable=SC1090
   source "$TOKENS_ENV"
   export ORDERFLOW_TOKEN
@@ -201,6 +198,8 @@ start_stack() {
   declare -gA SERVICE_PIDS=()
   declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
   # (Re)starts one service; its log is appended to. METRICS_ADDR=off turns the endpoints off.
+  # Each service's metrics port is 9100 + its gRPC port % 100 (9151-9154 for 50051-50054): the
+  # rule kit/src/config.rs applies to a service's default port; here it follows the moved ports.
   start_service() { # name
     local name=$1
     AUTH_TOKENS_FILE="$STATE_DIR/tokens" \

@@ -95,7 +95,7 @@ async fn open(args: &BenchWatchArgs, addr: &str, token: &Bearer, order_ids: &[St
     let connections = args.watchers.div_ceil(args.streams_per_connection.max(1)).max(1);
     let mut clients = Vec::with_capacity(connections);
     for _ in 0..connections {
-        clients.push(OrderServiceClient::new(crate::connect(addr, token).await?));
+        clients.push(OrderServiceClient::new(crate::client::connect(addr, token).await?));
     }
     let streams = Arc::new(Streams::default());
     let opening = Arc::new(Semaphore::new(64));

@@ -1,86 +1,24 @@
-//! `orderctl load`: drives the running stack with PlaceOrder calls, at a fixed rate (open loop:
-//! each call's latency counts from the moment it was due, so a slow system cannot hide its
-//! latency behind fewer calls: coordinated omission corrected) or at a fixed concurrency, for a
-//! duration or a count. It measures PlaceOrder latency and, per order, placed → shipped (from
-//! the events' own timestamps: the OrderPlaced time in the answer, the Shipped event read from
-//! the shipping topic), and writes a JSON report and an SVG chart over time.
+//! The load itself: places the orders open or closed loop, follows the Shipped events, and
+//! measures PlaceOrder latency and placed → shipped, overall and per second.
 
+use super::{LoadArgs, histogram, micros, scripted_order, stock};
 use crate::ops::Broker;
 use anyhow::Context;
-use clap::Args;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use orderflow_kit::envelope;
 use orderflow_kit::events::Reader;
 use orderflow_kit::topics::Topic;
 use orderflow_proto::client::Authorized;
-use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_proto::common::v1::OrderLine;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::PlaceOrderRequest;
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use plotters::prelude::*;
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Semaphore, mpsc};
-
-#[derive(Debug, Clone, Args)]
-pub struct LoadArgs {
-    /// Orders per second, open loop (the default: 100/s).
-    #[arg(long, conflicts_with = "concurrency")]
-    pub rate: Option<f64>,
-    /// Closed loop instead: keep this many PlaceOrder calls in flight.
-    #[arg(long)]
-    pub concurrency: Option<usize>,
-    /// How long to place orders, e.g. 30s, 2m.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub duration: Duration,
-    /// Stop after this many orders (whichever comes first with --duration).
-    #[arg(long)]
-    pub count: Option<u64>,
-    /// After the last order, wait at most this long for the rest to ship.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
-    pub drain: Duration,
-    /// The SKU ordered (created and stocked first).
-    #[arg(long, default_value = "LOAD-1")]
-    pub sku: String,
-    /// JSON report.
-    #[arg(long, default_value = "load-report.json")]
-    pub report: PathBuf,
-    /// Chart of throughput and latency over time.
-    #[arg(long, default_value = "load-report.svg")]
-    pub svg: PathBuf,
-    /// No progress bar (for scripts).
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
-    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 2m or 500ms"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
-    };
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-/// Latency histograms in microseconds, up to one minute.
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-pub fn micros(d: Duration) -> u64 {
-    d.as_micros().min(u128::from(u64::MAX)) as u64
-}
 
 /// One finished PlaceOrder call.
 struct Call {
@@ -103,6 +41,19 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Nothing measured yet.
+    fn empty() -> Self {
+        Measured {
+            elapsed: Duration::ZERO,
+            placed: 0,
+            shipped: 0,
+            errors: BTreeMap::new(),
+            place: histogram(),
+            to_ship: histogram(),
+            timeline: Vec::new(),
+        }
+    }
+
     /// Orders placed per second over the placing time.
     pub fn throughput(&self, placing: Duration) -> f64 {
         #[allow(clippy::cast_precision_loss)]
@@ -114,44 +65,6 @@ impl Measured {
 fn request(customer: usize, sku: &str) -> PlaceOrderRequest {
     let lines = vec![OrderLine { sku: sku.to_owned(), quantity: 1 }];
     scripted_order(format!("load-{}", customer % 1000), "Load Test", lines)
-}
-
-/// A standard order of `lines` for a scripted customer in Berlin (load and chaos runs).
-pub fn scripted_order(customer_id: String, name: &str, lines: Vec<OrderLine>) -> PlaceOrderRequest {
-    PlaceOrderRequest {
-        idempotency_key: String::new(),
-        customer: Some(Customer { id: customer_id, name: name.into(), email: "scripted@example.com".into() }),
-        lines,
-        shipping_address: Some(Address {
-            name: name.into(),
-            line1: "1 Benchmark Way".into(),
-            line2: String::new(),
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        }),
-        payment_reference: "pay-scripted".into(),
-        service_level: ServiceLevel::Standard as i32,
-    }
-}
-
-/// Creates the SKU with stock for every order of the run.
-pub async fn stock(inventory: &mut InventoryServiceClient<Authorized>, sku: &str, orders: u64) -> anyhow::Result<()> {
-    let product = UpsertProductRequest {
-        sku: sku.to_owned(),
-        name: "Load test item".into(),
-        bin_location: "L-01".into(),
-        weight_grams: 100,
-        low_stock_threshold: 0,
-    };
-    inventory.upsert_product(product).await.context("creating the load SKU")?;
-    let mut left = i64::try_from(orders).unwrap_or(i64::MAX);
-    while left > 0 {
-        let quantity = left.min(1_000_000);
-        inventory.restock(RestockRequest { sku: sku.to_owned(), quantity }).await.context("stocking the load SKU")?;
-        left -= quantity;
-    }
-    Ok(())
 }
 
 /// Reads Shipped events from now on: (order id, when it shipped).
@@ -216,15 +129,7 @@ pub async fn run(
     };
     drop(calls_tx);
 
-    let mut measured = Measured {
-        elapsed: Duration::ZERO,
-        placed: 0,
-        shipped: 0,
-        errors: BTreeMap::new(),
-        place: histogram(),
-        to_ship: histogram(),
-        timeline: Vec::new(),
-    };
+    let mut measured = Measured::empty();
     let mut per_second: Vec<Second> = Vec::new();
     let mut awaiting: HashMap<String, SystemTime> = HashMap::new();
     let mut early: HashMap<String, SystemTime> = HashMap::new();
@@ -396,136 +301,37 @@ fn send(
     let _ = calls.send(Call { second, latency: due.elapsed(), outcome });
 }
 
-/// `p50 … max` of a histogram in milliseconds, as JSON.
-pub fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
-    #[allow(clippy::cast_precision_loss)]
-    let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
-    json!({
-        "count": h.len(),
-        "p50_ms": ms(h.value_at_quantile(0.50)),
-        "p90_ms": ms(h.value_at_quantile(0.90)),
-        "p99_ms": ms(h.value_at_quantile(0.99)),
-        "p99_9_ms": ms(h.value_at_quantile(0.999)),
-        "max_ms": ms(h.max()),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// One line of percentiles for people.
-pub fn summary(name: &str, h: &Histogram<u64>) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    #[allow(clippy::cast_precision_loss)]
-    let max = h.max() as f64 / 1000.0;
-    format!(
-        "{name:<22} n={:<7} p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms  max {:>8.2} ms",
-        h.len(),
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(0.999),
-        max
-    )
-}
-
-/// `orderctl load`: runs, prints the summary, writes the JSON report and the chart.
-pub async fn load(
-    args: &LoadArgs,
-    broker: &Broker,
-    orders: OrderServiceClient<Authorized>,
-    inventory: InventoryServiceClient<Authorized>,
-) -> anyhow::Result<()> {
-    let measured = run(args, broker, orders, inventory).await?;
-    let placing = args.duration.min(measured.elapsed);
-    println!(
-        "placed {} orders in {:.1} s ({:.1}/s), {} shipped, errors {:?}",
-        measured.placed,
-        placing.as_secs_f64(),
-        measured.throughput(placing),
-        measured.shipped,
-        measured.errors
-    );
-    println!("{}", summary("PlaceOrder", &measured.place));
-    println!("{}", summary("placed -> shipped", &measured.to_ship));
-    write_report(args, &measured)?;
-    println!("report: {}, chart: {}", args.report.display(), args.svg.display());
-    Ok(())
-}
-
-/// Writes the JSON report and the chart of a run.
-pub fn write_report(args: &LoadArgs, measured: &Measured) -> anyhow::Result<()> {
-    let placing = args.duration.min(measured.elapsed);
-    let report = json!({
-        "mode": match args.concurrency { Some(c) => json!({"concurrency": c}), None => json!({"rate_per_s": args.rate.unwrap_or(100.0)}) },
-        "duration_s": args.duration.as_secs_f64(),
-        "placed": measured.placed,
-        "shipped": measured.shipped,
-        "throughput_per_s": measured.throughput(placing),
-        "errors": measured.errors,
-        "place_order": percentiles(&measured.place),
-        "placed_to_shipped": percentiles(&measured.to_ship),
-        "per_second": measured.timeline.iter().enumerate().map(|(s, (placed, shipped, p99, ship_p99))| json!({
-            "second": s, "placed": placed, "shipped": shipped,
-            "place_order_p99_ms": *p99 as f64 / 1000.0, "placed_to_shipped_p99_ms": *ship_p99 as f64 / 1000.0,
-        })).collect::<Vec<_>>(),
-    });
-    std::fs::write(&args.report, serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", args.report.display()))?;
-    chart(&args.svg, &measured.timeline).with_context(|| format!("drawing {}", args.svg.display()))?;
-    Ok(())
-}
-
-/// One line of a chart: its name, colour and value per second.
-type Line<'a> = (&'a str, RGBColor, Vec<f64>);
-
-/// Throughput (placed and shipped per second) above, p99 latencies per second below.
-#[allow(clippy::cast_precision_loss)]
-fn chart(path: &PathBuf, timeline: &[(u64, u64, u64, u64)]) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(350);
-    let per_second = |pick: fn(&(u64, u64, u64, u64)) -> u64, scale: f64| {
-        timeline.iter().map(|t| pick(t) as f64 / scale).collect::<Vec<_>>()
-    };
-    panel(
-        &top,
-        "throughput (orders/s)",
-        vec![("placed", BLUE, per_second(|t| t.0, 1.0)), ("shipped", GREEN, per_second(|t| t.1, 1.0))],
-    )?;
-    panel(
-        &bottom,
-        "p99 latency per second (ms)",
-        vec![
-            ("PlaceOrder", RED, per_second(|t| t.2, 1000.0)),
-            ("placed -> shipped", MAGENTA, per_second(|t| t.3, 1000.0)),
-        ],
-    )?;
-    root.present()?;
-    Ok(())
-}
-
-/// One chart of `lines` over the seconds of the run, with a legend.
-#[allow(clippy::cast_precision_loss)]
-fn panel(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    caption: &str,
-    lines: Vec<Line<'_>>,
-) -> anyhow::Result<()> {
-    let seconds = lines.iter().map(|(_, _, v)| v.len()).max().unwrap_or(0).max(1) as f64;
-    let top = lines.iter().flat_map(|(_, _, v)| v.iter().copied()).fold(1.0_f64, f64::max);
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..seconds, 0f64..top * 1.1)?;
-    chart.configure_mesh().x_desc("second").draw()?;
-    for (name, color, values) in lines {
-        let points = values.into_iter().enumerate().map(|(s, v)| (s as f64, v));
-        chart
-            .draw_series(LineSeries::new(points, color))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    #[test]
+    fn throughput_is_per_second_of_placing() {
+        let mut m = Measured::empty();
+        m.placed = 250;
+        assert!((m.throughput(Duration::from_secs(10)) - 25.0).abs() < 1e-9);
+        assert!(m.throughput(Duration::ZERO).is_finite(), "no division by zero");
     }
-    chart.configure_series_labels().border_style(BLACK).draw()?;
-    Ok(())
+
+    #[test]
+    fn a_shipment_counts_in_the_second_it_was_seen() {
+        let (mut m, mut per_second) = (Measured::empty(), Vec::new());
+        grow(&mut per_second, 2);
+        assert_eq!(per_second.len(), 3);
+        let placed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        record_shipped(&mut m, &mut per_second, Instant::now(), placed_at, placed_at + Duration::from_millis(40));
+        assert_eq!((m.shipped, m.to_ship.len()), (1, 1));
+        assert_eq!(per_second[0].1, 1);
+        assert!(m.to_ship.value_at_quantile(1.0) >= 40_000);
+        // A clock that went backwards counts as no time, not as a panic.
+        record_shipped(&mut m, &mut per_second, Instant::now(), placed_at, placed_at - Duration::from_secs(1));
+        assert_eq!(m.shipped, 2);
+    }
+
+    #[test]
+    fn load_orders_spread_over_a_thousand_customers() {
+        let order = request(1234, "LOAD-1");
+        assert_eq!(order.customer.unwrap().id, "load-234");
+        assert_eq!(order.lines, [OrderLine { sku: "LOAD-1".into(), quantity: 1 }]);
+    }
 }

@@ -75,3 +75,9 @@ pub async fn health(services: &[(&str, &str)], args: &HealthArgs) -> bool {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `orderctl health`: an error when the services did not report what was expected.
+pub async fn run(services: &[(&str, &str)], args: &HealthArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(health(services, args).await, "the services did not report what was expected");
+    Ok(())
+}
