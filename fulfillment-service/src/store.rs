@@ -69,7 +69,9 @@ pub async fn insert(
     Ok(inserted == 1)
 }
 
-/// Saves the state after a step; `next_step_in` schedules the next automatic step.
+/// Saves the state after a step; `next_step_in` schedules the next automatic step, counted
+/// from now (the clock, not the transaction's start: the step's event was decided after the
+/// transaction began, and the next step must wait the whole delay after it).
 pub async fn save(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -79,7 +81,7 @@ pub async fn save(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE fulfillments SET status = $2, tote_id = $3, package_id = $4, weight_grams = $5, cause_event_id = $6, correlation_id = $7, \
-         traceparent = $8, next_step_at = now() + $9::interval, updated_at = now() WHERE order_id = $1",
+         traceparent = $8, next_step_at = clock_timestamp() + $9::interval, updated_at = now() WHERE order_id = $1",
     )
     .bind(order_id)
     .bind(state.status.as_str_name())
