@@ -233,7 +233,7 @@ pub async fn lag(broker: &Broker, args: &LagArgs) -> anyhow::Result<()> {
         println!("{:<20} {:<36} {:>4} {:>10} {:>10} {:>8}", "service", "topic", "part", "next", "end", "lag");
         let mut summaries = Vec::new();
         for (service, pool) in &pools {
-            let group = format!("{}.{service}", broker.namespace);
+            let group = broker.topics().consumer_group(service);
             let report = probe
                 .report(pool, &group, &broker.topics().dead_letter(service))
                 .await

@@ -80,11 +80,9 @@ pub async fn check(broker: &Broker, args: &CheckArgs) -> anyhow::Result<bool> {
         .await?;
     inv::check_timelines(timelines, &by_order, &mut findings);
     for (service, pool) in &pools {
-        let consumed: HashSet<String> = sqlx::query_scalar("SELECT DISTINCT topic FROM consumer_offsets")
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
+        let group = broker.topics().consumer_group(service);
+        let consumed: HashSet<String> =
+            orderflow_kit::inbox::stored_offsets(pool, &group).await?.into_iter().map(|(topic, ..)| topic).collect();
         let inbox: HashSet<String> =
             sqlx::query_scalar("SELECT event_id::text FROM inbox").fetch_all(pool).await?.into_iter().collect();
         inv::check_inbox(service, &consumed, &inbox, &reads, &mut findings);
@@ -132,7 +130,7 @@ async fn wait_for_quiet(broker: &Broker, pools: &Pools, timeout: Duration) -> an
             moving.push(format!("{open} orders not ended"));
         }
         for (service, pool) in pools {
-            let group = format!("{}.{service}", broker.namespace);
+            let group = broker.topics().consumer_group(service);
             match probe.report(pool, &group, &broker.topics().dead_letter(service)).await {
                 Ok(report) if report.total_lag() > 0 || report.outbox_depth > 0 => {
                     moving.push(format!("{service}: lag {}, outbox {}", report.total_lag(), report.outbox_depth))
