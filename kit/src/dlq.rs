@@ -4,11 +4,14 @@
 //! with the order's other events and acts on it in its inbox transaction: a redriven event
 //! applies exactly once, and the events that waited behind it follow in order.
 
-use crate::events::Read;
-use crate::outbox;
+#[cfg(feature = "operator")]
+use crate::{events::Read, outbox};
+#[cfg(feature = "operator")]
 use rdkafka::message::{Header, OwnedHeaders};
+#[cfg(feature = "operator")]
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
+#[cfg(feature = "operator")]
 use std::time::Duration;
 
 /// Why the message could not be applied.
@@ -87,6 +90,7 @@ impl Answer {
 }
 
 /// Why an answer could not be sent.
+#[cfg(feature = "operator")]
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
     #[error("not a dead letter: its dlq.* headers are missing")]
@@ -98,6 +102,7 @@ pub enum AnswerError {
 /// Sends `action` for the dead letter `dead` (as read from a dead-letter topic) to its source
 /// topic, with its key; returns where it was written (partition, offset). A redrive carries
 /// the event; a discard carries no value.
+#[cfg(feature = "operator")]
 pub async fn answer(brokers: &str, dead: &Read, action: Action) -> Result<(i32, i64), AnswerError> {
     let answer = Answer::to_dead_letter(&dead.headers, action).ok_or(AnswerError::NotADeadLetter)?;
     let producer: FutureProducer = outbox::producer_config(brokers, Duration::ZERO).create()?;

@@ -1,9 +1,11 @@
 //! Reading the event topics as an operator does, outside any consumer group: every partition
 //! of the chosen topics from their start (or end), messages decoded where they can be. Used by
 //! `orderctl events tail`, `orderctl order trace` and the tests that check what went over the
-//! wire. Nothing is committed; reading never disturbs the services.
+//! wire. Nothing is committed; reading never disturbs the services. Operator-only (feature
+//! `operator`): the services do not link it.
 
 use crate::envelope::{self, EventEnvelope};
+use crate::topics::watermarks;
 use futures::StreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -48,25 +50,6 @@ impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader").finish_non_exhaustive()
     }
-}
-
-const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// (topic, partition) → (start, end) offsets.
-pub type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
-
-/// The partitions of `topics` with their (start, end) offsets. Blocking: call it off the
-/// async workers.
-pub fn watermarks<C: Consumer>(client: &C, topics: &[String]) -> Result<Watermarks, KafkaError> {
-    let mut found = BTreeMap::new();
-    for topic in topics {
-        let metadata = client.fetch_metadata(Some(topic), TIMEOUT)?;
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let watermarks = client.fetch_watermarks(topic, partition.id(), TIMEOUT)?;
-            found.insert((topic.clone(), partition.id()), watermarks);
-        }
-    }
-    Ok(found)
 }
 
 impl Reader {

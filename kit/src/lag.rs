@@ -3,7 +3,7 @@
 //! outbox depth and the age of its oldest unpublished row, and the size of its dead-letter
 //! topic. Shared by the service's metrics and `orderctl lag`.
 
-use crate::events;
+use crate::topics;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
@@ -80,7 +80,7 @@ impl Probe {
     /// (start, end) of every partition of `topic`.
     async fn partitions(&self, topic: String) -> Result<Vec<(i32, i64, i64)>, LagError> {
         let client = Arc::clone(&self.client);
-        let found = tokio::task::spawn_blocking(move || events::watermarks(&*client, &[topic])).await??;
+        let found = tokio::task::spawn_blocking(move || topics::watermarks(&*client, &[topic])).await??;
         Ok(found.into_iter().map(|((_, partition), (start, end))| (partition, start, end)).collect())
     }
 

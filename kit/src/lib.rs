@@ -4,6 +4,9 @@
 //! The flow of one event through a service: [`inbox`] consumes it and applies it in one
 //! database transaction with the [`outbox`] rows it causes; the outbox [`outbox::Relay`]
 //! publishes those to the next service's topic.
+//!
+//! What only operators and tests use (the topic reader, the dead-letter answers) is behind the
+//! `operator` feature, which no service enables (docs/adr/0008).
 
 pub mod app;
 pub mod auth;
@@ -13,6 +16,8 @@ pub mod db;
 pub mod dlq;
 pub mod envelope;
 pub mod error;
+/// Operator-only: reading the topics as an operator does (tail, trace, checks).
+#[cfg(feature = "operator")]
 pub mod events;
 pub mod grpc;
 pub mod inbox;

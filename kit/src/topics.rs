@@ -4,8 +4,14 @@
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// How long a metadata or watermark request may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The topics of the flow, one per producing service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,4 +95,21 @@ pub async fn ensure(brokers: &str, names: &[String], partitions: i32, replicatio
         }
     }
     Ok(())
+}
+
+/// (topic, partition) → (start, end) offsets.
+pub type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
+
+/// The partitions of `topics` with their (start, end) offsets. Blocking: call it off the
+/// async workers.
+pub fn watermarks<C: Consumer>(client: &C, topics: &[String]) -> Result<Watermarks, KafkaError> {
+    let mut found = BTreeMap::new();
+    for topic in topics {
+        let metadata = client.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let watermarks = client.fetch_watermarks(topic, partition.id(), METADATA_TIMEOUT)?;
+            found.insert((topic.clone(), partition.id()), watermarks);
+        }
+    }
+    Ok(found)
 }

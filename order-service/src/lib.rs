@@ -8,6 +8,7 @@ mod api;
 mod cancel_order;
 mod place_order;
 mod project;
+#[cfg(feature = "rebuild")]
 pub mod rebuild;
 mod store;
 mod watch_order;

@@ -17,7 +17,7 @@
 //!    notify trigger, and the lock is released. The live consumer goes on from its stored
 //!    offsets into the new tables: nothing is lost.
 
-use crate::{CONSUMED, project, watch_order};
+use crate::{CONSUMED, project};
 use orderflow_kit::db;
 use orderflow_kit::events::{KafkaError, Read, Reader};
 use orderflow_kit::inbox::{HandlerError, keyed_as_its_order, stored_offsets};
@@ -26,6 +26,11 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// Migration 102's trigger (WatchOrder's notifications), for the rebuilt timeline table that
+/// replaces the live one.
+const CREATE_WATCH_TRIGGER: &str = "CREATE TRIGGER order_timeline_notify AFTER INSERT ON public.order_timeline \
+     FOR EACH ROW EXECUTE FUNCTION order_timeline_notify()";
 
 /// What a rebuild did.
 #[derive(Debug, Clone)]
@@ -218,7 +223,7 @@ pub async fn rebuild(pool: &PgPool, brokers: &str, namespace: &str) -> Result<Re
     }
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM order_rebuild.orders").fetch_one(&mut *tx).await?;
     tx.execute(SWAP).await?;
-    tx.execute(watch_order::CREATE_TRIGGER).await?;
+    tx.execute(CREATE_WATCH_TRIGGER).await?;
     tx.commit().await?;
     Ok(Rebuilt { events: replay.events, skipped: replay.skipped, orders, elapsed: started.elapsed(), checksum: live })
 }

@@ -243,7 +243,7 @@ impl<H: EventHandler> InboxConsumer<H> {
     /// Takes every partition of the topics, each from its stored offset (or its beginning).
     async fn assign(&mut self) -> Result<(), ConsumeError> {
         let (consumer, topics) = (Arc::clone(&self.consumer), self.topics.clone());
-        let partitions = tokio::task::spawn_blocking(move || crate::events::watermarks(&*consumer, &topics))
+        let partitions = tokio::task::spawn_blocking(move || crate::topics::watermarks(&*consumer, &topics))
             .await
             .map_err(|_| KafkaError::Canceled)??;
         if partitions.is_empty() {

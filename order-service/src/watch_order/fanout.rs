@@ -19,10 +19,6 @@ use uuid::Uuid;
 /// The channel migration 102's trigger notifies.
 const CHANNEL: &str = "order_timeline";
 
-/// Migration 102's trigger, for a rebuilt timeline table that replaces the live one.
-pub const CREATE_TRIGGER: &str = "CREATE TRIGGER order_timeline_notify AFTER INSERT ON public.order_timeline \
-     FOR EACH ROW EXECUTE FUNCTION order_timeline_notify()";
-
 /// What one step of the fan-out did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivered {

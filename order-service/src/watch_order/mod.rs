@@ -11,7 +11,7 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-pub use fanout::{CREATE_TRIGGER, Fanout};
+pub use fanout::Fanout;
 pub use registry::{Limits, Subscription, Watchers};
 
 use crate::project::domain;
