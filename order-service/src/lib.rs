@@ -10,6 +10,7 @@ mod place_order;
 mod project;
 #[cfg(feature = "rebuild")]
 pub mod rebuild;
+mod request_shipment;
 mod store;
 mod watch_order;
 

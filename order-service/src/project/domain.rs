@@ -1,8 +1,8 @@
 //! How events move an order's status: forward only along
 //! PLACED → RESERVED → PICKED → SORTED → PACKED → SHIPPED → DELIVERED, with REJECTED (from
 //! PLACED: stock; from PACKED: no carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
-//! Also the two decisions order-service takes for an order under its row lock: cancel it, or
-//! hand it to shipping once packed (see docs/adr/0002). Pure: no I/O.
+//! Also CancelOrder's decision, taken under the order's row lock (the handover to shipping, the
+//! other decision under that lock, is `request_shipment`'s; see docs/adr/0002). Pure: no I/O.
 
 use crate::store::View;
 use orderflow_kit::envelope;
@@ -91,12 +91,6 @@ pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
         return if matches!(current, OrderStatus::Placed | OrderStatus::Packed) { status } else { current };
     }
     if !is_end(current) && step(status) > step(current) { status } else { current }
-}
-
-/// Whether the event that turned `before` into `after` packed the order: order-service then
-/// hands it to shipping (ShipmentRequested). Never for a cancelled order.
-pub fn hands_over(before: &View, after: &View) -> bool {
-    before.status != OrderStatus::Packed && after.status == OrderStatus::Packed
 }
 
 /// What CancelOrder does with an order in `status`.
@@ -224,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cancelled_order_stays_cancelled_and_is_never_handed_to_shipping() {
+    fn a_cancelled_order_stays_cancelled_when_packed_late() {
         let cancelled = evolve(
             &view(OrderStatus::Picked),
             &Payload::OrderCancelled(OrderCancelled { reason: "changed my mind".into(), ..Default::default() }),
@@ -235,9 +229,6 @@ mod tests {
         );
         let packed_late = evolve(&cancelled, &Payload::Packed(Packed::default()));
         assert_eq!(packed_late.status, OrderStatus::Cancelled);
-        assert!(!hands_over(&cancelled, &packed_late));
-        let sorted = view(OrderStatus::Sorted);
-        assert!(hands_over(&sorted, &evolve(&sorted, &Payload::Packed(Packed::default()))));
     }
 
     #[test]

@@ -1,18 +1,13 @@
 //! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped | Delivered |
-//! StockReleased → the order's status and timeline. Runs inside the inbox transaction, so each
-//! event is projected exactly once. When Packed packs an order that is not cancelled, the
-//! order is handed to shipping (ShipmentRequested) in the same transaction, under the order's
-//! row lock that CancelOrder also takes: an order is either cancelled or shipped, never both.
+//! StockReleased | ShipmentRejected → the order's status and timeline. Runs inside the inbox
+//! transaction, so each event is projected exactly once; a Packed that packs the order goes on
+//! to `request_shipment` in the same transaction.
 
 pub mod domain;
 
-use crate::store;
-use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use crate::{request_shipment, store};
+use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
-use orderflow_kit::outbox::{self, Subject};
-use orderflow_proto::events::v1::ShipmentRequested;
-use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::order::v1::OrderStatus;
 use sqlx::postgres::PgConnection;
 
 /// The order projection, fed by the inventory, fulfillment and shipping topics.
@@ -48,16 +43,6 @@ pub async fn apply(
 impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some((view, next)) = apply(conn, event).await? else { return Ok(()) };
-        if let Some(Payload::Packed(packed)) = event.payload.as_ref()
-            && domain::hands_over(&view, &next)
-        {
-            let order_id = inbox::order_id(event)?;
-            let requested = ShipmentRequested { packed: Some(packed.clone()) };
-            let (subject, payload) = (Subject::Order(&event.order_id), Payload::ShipmentRequested(requested));
-            let request =
-                outbox::emit(conn, crate::SERVICE, &self.orders_topic, subject, payload, &Cause::event(event)).await?;
-            store::append_timeline(conn, order_id, &request, domain::step(OrderStatus::Packed)).await?;
-        }
-        Ok(())
+        request_shipment::on_packed(conn, &self.orders_topic, event, (&view, &next)).await
     }
 }
