@@ -202,6 +202,15 @@ async fn a_repeated_idempotency_key_returns_the_first_order() {
     assert_eq!(listed.into_inner().orders.len(), 1);
 }
 
+#[test]
+fn every_method_of_every_api_needs_a_scope_a_dedicated_token_can_hold() {
+    for policy in
+        [order_service::POLICY, inventory_service::POLICY, fulfillment_service::POLICY, shipping_service::POLICY]
+    {
+        testing::assert_dedicated_scopes(&policy);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_serving_and_reflection_lists_the_api() {
     let stack = Stack::start().await;

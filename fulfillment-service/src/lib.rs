@@ -88,11 +88,3 @@ impl Wiring for Fulfillment {
         service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
     }
 }
-
-#[cfg(test)]
-mod policy_tests {
-    #[test]
-    fn every_method_of_the_api_has_a_scope_a_dedicated_token_can_hold() {
-        orderflow_kit::testing::assert_dedicated_scopes(&super::POLICY);
-    }
-}

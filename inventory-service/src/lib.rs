@@ -82,11 +82,3 @@ mod test_support {
         pool
     }
 }
-
-#[cfg(test)]
-mod policy_tests {
-    #[test]
-    fn every_method_of_the_api_has_a_scope_a_dedicated_token_can_hold() {
-        orderflow_kit::testing::assert_dedicated_scopes(&super::POLICY);
-    }
-}

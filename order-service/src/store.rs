@@ -11,7 +11,7 @@ use sqlx::{Executor, Postgres};
 use uuid::Uuid;
 
 /// The projected part of an order that events change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct View {
     pub status: OrderStatus,
     pub rejection_reason: String,

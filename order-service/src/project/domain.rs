@@ -128,13 +128,7 @@ mod tests {
     };
 
     fn view(status: OrderStatus) -> View {
-        View {
-            status,
-            rejection_reason: String::new(),
-            carrier: String::new(),
-            tracking_number: String::new(),
-            cancellation_reason: String::new(),
-        }
+        View { status, ..View::default() }
     }
 
     #[test]

@@ -20,13 +20,7 @@ mod tests {
     use orderflow_proto::events::v1::event_envelope::Payload;
 
     fn view(status: OrderStatus) -> View {
-        View {
-            status,
-            rejection_reason: String::new(),
-            carrier: String::new(),
-            tracking_number: String::new(),
-            cancellation_reason: String::new(),
-        }
+        View { status, ..View::default() }
     }
 
     #[test]
