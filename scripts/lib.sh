@@ -197,16 +197,15 @@ start_stack() {
   mkdir -p "$STATE_DIR/logs"
   declare -gA SERVICE_PIDS=()
   declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
-  # (Re)starts one service; its log is appended to. METRICS_ADDR=off turns the endpoints off.
-  # Each service's metrics port is 9100 + its gRPC port % 100 (9151-9154 for 50051-50054): the
-  # rule kit/src/config.rs applies to a service's default port; here it follows the moved ports.
+  # (Re)starts one service; its log is appended to. METRICS_ADDR=off (exported) turns the
+  # endpoints off; unset, each service derives its metrics address from GRPC_ADDR (kit/src/config.rs:
+  # default_metrics_addr, 127.0.0.1:9151-9154 beside 50051-50054).
   start_service() { # name
     local name=$1
     AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
     DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASES[$name]}" \
     KAFKA_BROKERS="$KAFKA_BROKERS" \
     GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
-    METRICS_ADDR="${METRICS_ADDR:-127.0.0.1:$((9100 + ${PORTS[$name]} % 100))}" \
     FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
       "$BIN/$name-service" >>"$STATE_DIR/logs/$name-service.log" 2>&1 &
     PIDS+=($!)

@@ -1,9 +1,10 @@
 //! The `orderflow.fulfillment.v1.FulfillmentService` adapter.
 
-use crate::domain::{Command, Fulfillment as State, Measured};
+use crate::fulfillment::{Fulfillment as State, Step};
+use crate::pack::Measured;
 use crate::steps::Steps;
 use crate::store;
-use orderflow_kit::types::uuid;
+use orderflow_kit::types::OrderId;
 use orderflow_kit::{Service, ServiceError, grpc};
 use orderflow_proto::fulfillment::v1::fulfillment_service_server::FulfillmentService;
 use orderflow_proto::fulfillment::v1::{
@@ -52,7 +53,7 @@ impl FulfillmentService for FulfillmentApi {
         &self,
         request: Request<GetFulfillmentRequest>,
     ) -> Result<Response<GetFulfillmentResponse>, Status> {
-        let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        let order_id = OrderId::try_from(request.get_ref().order_id.as_str()).map_err(ServiceError::from)?.uuid();
         let state = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;
         let state = state.ok_or_else(|| ServiceError::NotFound(format!("no fulfillment for order {order_id}")))?;
         Ok(Response::new(GetFulfillmentResponse { fulfillment: Some(to_proto(state)) }))
@@ -86,14 +87,14 @@ impl FulfillmentService for FulfillmentApi {
         &self,
         request: Request<ConfirmPickRequest>,
     ) -> Result<Response<ConfirmStepResponse>, Status> {
-        self.confirm(&request.get_ref().order_id, Command::Pick, None).await
+        self.confirm(&request.get_ref().order_id, Step::Pick, None).await
     }
 
     async fn confirm_sort(
         &self,
         request: Request<ConfirmSortRequest>,
     ) -> Result<Response<ConfirmStepResponse>, Status> {
-        self.confirm(&request.get_ref().order_id, Command::Sort, None).await
+        self.confirm(&request.get_ref().order_id, Step::Sort, None).await
     }
 
     async fn confirm_pack(
@@ -103,7 +104,7 @@ impl FulfillmentService for FulfillmentApi {
         let r = request.get_ref();
         let measured =
             Measured::parse(r.weight_grams, r.length_mm, r.width_mm, r.height_mm).map_err(ServiceError::from)?;
-        self.confirm(&r.order_id, Command::Pack, measured).await
+        self.confirm(&r.order_id, Step::Pack, measured).await
     }
 }
 
@@ -111,11 +112,11 @@ impl FulfillmentApi {
     async fn confirm(
         &self,
         order_id: &str,
-        command: Command,
+        step: Step,
         measured: Option<Measured>,
     ) -> Result<Response<ConfirmStepResponse>, Status> {
-        let order_id = uuid("order_id", order_id).map_err(ServiceError::from)?;
-        let state = self.steps.confirm(&self.pool, order_id, command, measured).await?;
+        let order_id = OrderId::try_from(order_id).map_err(ServiceError::from)?.uuid();
+        let state = self.steps.confirm(&self.pool, order_id, step, measured).await?;
         Ok(Response::new(ConfirmStepResponse { fulfillment: Some(to_proto(state)) }))
     }
 }

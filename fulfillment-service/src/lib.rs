@@ -2,10 +2,14 @@
 //! automatic mode picks, sorts and packs it (Picked, Sorted, Packed), optionally with a delay
 //! per step (`FULFILLMENT_STEP_DELAY_MS`); manual mode (`FULFILLMENT_MODE=manual`) waits for
 //! warehouse staff to confirm each step (ListPickTasks, ConfirmPick, ConfirmSort, ConfirmPack).
-//! OrderCancelled stops a fulfillment wherever it is before packing.
+//! OrderCancelled stops a fulfillment wherever it is before packing. `steps` takes the steps;
+//! each step's decision is its own folder (`pick`, `sort`, `pack`) over `fulfillment`'s state.
 
 mod api;
-mod domain;
+mod fulfillment;
+mod pack;
+mod pick;
+mod sort;
 mod steps;
 mod store;
 

@@ -1,6 +1,6 @@
 //! The `fulfillments` table.
 
-use crate::domain::Fulfillment;
+use crate::fulfillment::Fulfillment;
 use orderflow_kit::envelope::Cause;
 use orderflow_kit::trace::TraceParent;
 use orderflow_proto::events::v1::StockReserved;

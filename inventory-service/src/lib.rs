@@ -1,7 +1,8 @@
-//! inventory-service: the second step of the flow. The catalogue (UpsertProduct, Restock,
-//! GetStock) keeps stock levels; `reserve_stock` turns OrderPlaced into StockReserved (every
-//! line, atomically) or StockRejected (none); `commit_stock` takes shipped units off the shelf;
-//! `release_stock` gives a cancelled order's reservation back.
+//! inventory-service: the second step of the flow. `reserve_stock` turns OrderPlaced into
+//! StockReserved (every line, atomically) or StockRejected (none); `commit_stock` takes shipped
+//! units off the shelf; `release_stock` gives a cancelled or unshippable order's reservation
+//! back; `low_stock` alerts once per crossing. The catalogue (UpsertProduct, Restock, GetStock)
+//! keeps stock levels. `on_event` routes each consumed event to its step.
 
 mod api;
 mod catalogue;

@@ -35,8 +35,8 @@ pub struct Config {
     pub kafka_linger: Duration,
     /// `KAFKA_FETCH_WAIT_MS` (default 10): longest a consumer's fetch waits for data.
     pub kafka_fetch_wait: Duration,
-    /// `METRICS_ADDR` (default `0.0.0.0:91xx`, xx the gRPC port's last two digits; `off`
-    /// disables): where Prometheus scrapes `/metrics`.
+    /// `METRICS_ADDR` (default [`default_metrics_addr`]: the gRPC host, port 91xx with xx the
+    /// gRPC port's last two digits; `off` disables): where Prometheus scrapes `/metrics`.
     pub metrics_addr: Option<SocketAddr>,
     /// `AUTH_TOKENS_FILE` (required): the API tokens and their scopes (see [`crate::auth`]).
     pub tokens: Arc<Tokens>,
@@ -55,13 +55,14 @@ impl Config {
     /// Reads the configuration of `service`, whose gRPC port defaults to `default_port` and
     /// database to `default_database` (on 127.0.0.1:5432).
     pub fn from_env(service: &'static str, default_port: u16, default_database: &str) -> Result<Self, ConfigError> {
+        let grpc_addr = var("GRPC_ADDR", SocketAddr::from(([0, 0, 0, 0], default_port)))?;
         Ok(Self {
             service,
             database_url: var("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{default_database}"))?,
             database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
             database_consumer_connections: var("DATABASE_CONSUMER_CONNECTIONS", 5)?,
             kafka_brokers: var("KAFKA_BROKERS", "127.0.0.1:9092".to_owned())?,
-            grpc_addr: var("GRPC_ADDR", SocketAddr::from(([0, 0, 0, 0], default_port)))?,
+            grpc_addr,
             topic_namespace: var("TOPIC_NAMESPACE", "orderflow".to_owned())?,
             topic_partitions: var("TOPIC_PARTITIONS", 6)?,
             topic_replication: var("TOPIC_REPLICATION", 1)?,
@@ -69,14 +70,21 @@ impl Config {
             outbox_batch_size: var("OUTBOX_BATCH_SIZE", 512)?,
             kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
             kafka_fetch_wait: Duration::from_millis(var("KAFKA_FETCH_WAIT_MS", 10)?),
-            metrics_addr: metrics_addr_from_env(default_port)?,
+            metrics_addr: metrics_addr_from_env(grpc_addr)?,
             tokens: Arc::new(tokens_from_env()?),
         })
     }
 }
 
-fn metrics_addr_from_env(grpc_port: u16) -> Result<Option<SocketAddr>, ConfigError> {
-    let default = SocketAddr::from(([0, 0, 0, 0], 9100 + grpc_port % 100));
+/// The metrics port rule, the one place it is written: 9100 + the gRPC port % 100, on the gRPC
+/// address's host (9151-9154 beside 50051-50054; scripts/lib.sh moves both with ORDER_PORT
+/// etc. by moving the gRPC address only).
+pub fn default_metrics_addr(grpc_addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(grpc_addr.ip(), 9100 + grpc_addr.port() % 100)
+}
+
+fn metrics_addr_from_env(grpc_addr: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+    let default = default_metrics_addr(grpc_addr);
     match var("METRICS_ADDR", default.to_string())?.as_str() {
         "off" => Ok(None),
         addr => addr.parse().map(Some).map_err(|e: std::net::AddrParseError| ConfigError {
@@ -117,5 +125,17 @@ where
             value.trim().parse().map_err(|e: T::Err| ConfigError { name, value, reason: e.to_string() })
         }
         _ => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_metrics_addr;
+
+    #[test]
+    fn the_metrics_port_follows_the_grpc_address() {
+        let metrics = |grpc: &str| default_metrics_addr(grpc.parse().unwrap()).to_string();
+        assert_eq!(metrics("0.0.0.0:50051"), "0.0.0.0:9151");
+        assert_eq!(metrics("127.0.0.1:50154"), "127.0.0.1:9154");
     }
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backoff;
 pub mod config;
 pub mod db;
+pub mod decider;
 pub mod dlq;
 pub mod envelope;
 pub mod error;

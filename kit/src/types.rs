@@ -69,11 +69,99 @@ pub const MAX_LINES: usize = 100;
 /// Most units of one SKU one order may have.
 pub const MAX_QUANTITY: i64 = 1_000;
 
-/// An order's lines, checked: 1 to [`MAX_LINES`] lines, each a valid [`Sku`] with a quantity
-/// of 1 to [`MAX_QUANTITY`], no SKU twice (so what is reserved is exactly what was listed).
-/// PlaceOrder refuses anything else; inventory re-checks what an OrderPlaced carries, since
-/// any producer can write one.
-pub fn order_lines(lines: &[OrderLine]) -> Result<Vec<OrderLine>, FieldError> {
+/// An order's id: a UUID (order-service issues version 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderId(uuid::Uuid);
+
+impl OrderId {
+    /// Validates `value` as the order id in `field`.
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldError> {
+        uuid(field, value).map(Self)
+    }
+
+    pub fn uuid(self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl From<uuid::Uuid> for OrderId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
+/// A request's `order_id` field.
+impl TryFrom<&str> for OrderId {
+    type Error = FieldError;
+
+    fn try_from(value: &str) -> Result<Self, FieldError> {
+        Self::parse("order_id", value)
+    }
+}
+
+/// The order an event is about, exactly as its envelope names it (not trimmed: the key must
+/// match it byte for byte).
+impl TryFrom<&orderflow_proto::events::v1::EventEnvelope> for OrderId {
+    type Error = FieldError;
+
+    fn try_from(event: &orderflow_proto::events::v1::EventEnvelope) -> Result<Self, FieldError> {
+        uuid::Uuid::parse_str(&event.order_id)
+            .map(Self)
+            .map_err(|_| FieldError::new("order_id", format!("{:?} is not a UUID", event.order_id)))
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Units of one SKU on one order line: 1 to [`MAX_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(u16);
+
+impl Quantity {
+    pub fn get(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+impl TryFrom<i32> for Quantity {
+    type Error = FieldError;
+
+    fn try_from(value: i32) -> Result<Self, FieldError> {
+        let value = positive("quantity", i64::from(value), MAX_QUANTITY)?;
+        Ok(Self(u16::try_from(value).map_err(|_| FieldError::new("quantity", "is out of range"))?))
+    }
+}
+
+/// One checked order line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub sku: Sku,
+    pub quantity: Quantity,
+}
+
+/// A line as PlaceOrder or an OrderPlaced carries it; the error names `sku` or `quantity`.
+impl TryFrom<&OrderLine> for Line {
+    type Error = FieldError;
+
+    fn try_from(line: &OrderLine) -> Result<Self, FieldError> {
+        Ok(Self { sku: Sku::parse("sku", &line.sku)?, quantity: Quantity::try_from(line.quantity)? })
+    }
+}
+
+impl From<&Line> for OrderLine {
+    fn from(line: &Line) -> Self {
+        Self { sku: line.sku.to_string(), quantity: line.quantity.get() }
+    }
+}
+
+/// An order's lines, checked: 1 to [`MAX_LINES`] lines, each a valid [`Line`], no SKU twice
+/// (so what is reserved is exactly what was listed). PlaceOrder refuses anything else;
+/// inventory re-checks what an OrderPlaced carries, since any producer can write one.
+pub fn order_lines(lines: &[OrderLine]) -> Result<Vec<Line>, FieldError> {
     if lines.is_empty() {
         return Err(FieldError::new("lines", "at least one line is required"));
     }
@@ -83,15 +171,14 @@ pub fn order_lines(lines: &[OrderLine]) -> Result<Vec<OrderLine>, FieldError> {
     let mut seen: HashMap<Sku, usize> = HashMap::new();
     let mut valid = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
-        let sku = Sku::parse(&format!("lines[{i}].sku"), &line.sku)?;
-        let quantity = positive(&format!("lines[{i}].quantity"), i64::from(line.quantity), MAX_QUANTITY)?;
-        if let Some(first) = seen.insert(sku.clone(), i) {
+        let line = Line::try_from(line).map_err(|e| FieldError::new(format!("lines[{i}].{}", e.field), e.message))?;
+        if let Some(first) = seen.insert(line.sku.clone(), i) {
             return Err(FieldError::new(
                 format!("lines[{i}].sku"),
                 format!("duplicates lines[{first}]; put the total quantity on one line"),
             ));
         }
-        valid.push(OrderLine { sku: sku.to_string(), quantity: i32::try_from(quantity).unwrap_or(i32::MAX) });
+        valid.push(line);
     }
     Ok(valid)
 }
@@ -129,8 +216,8 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, Fie
     Ok(value.to_owned())
 }
 
-/// An id in UUID form, as every order id is.
-pub fn uuid(field: &str, value: &str) -> Result<uuid::Uuid, FieldError> {
+/// An id in UUID form.
+fn uuid(field: &str, value: &str) -> Result<uuid::Uuid, FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(field, "is required"));
     }
@@ -172,9 +259,21 @@ mod tests {
     }
 
     #[test]
-    fn uuid_is_required_and_parsed() {
-        assert_eq!(uuid("order_id", "").unwrap_err().message, "is required");
-        assert_eq!(uuid("order_id", "nope").unwrap_err().message, "must be a UUID");
-        assert!(uuid("order_id", "0190b8a4-2f2e-7cc0-8a2b-4f5e6d7c8b9a").is_ok());
+    fn order_ids_are_required_uuids() {
+        assert_eq!(OrderId::try_from("").unwrap_err().message, "is required");
+        assert_eq!(OrderId::parse("page_token", "nope").unwrap_err().to_string(), "page_token: must be a UUID");
+        let id = OrderId::try_from(" 0190b8a4-2f2e-7cc0-8a2b-4f5e6d7c8b9a ").unwrap();
+        assert_eq!(id.to_string(), "0190b8a4-2f2e-7cc0-8a2b-4f5e6d7c8b9a");
+    }
+
+    #[test]
+    fn lines_name_the_field_that_is_wrong() {
+        let line = |sku: &str, quantity| OrderLine { sku: sku.into(), quantity };
+        assert_eq!(order_lines(&[line("MUG", 1), line("TEE", 0)]).unwrap_err().field, "lines[1].quantity");
+        assert_eq!(order_lines(&[line("MUG", 1), line("MUG", 2)]).unwrap_err().field, "lines[1].sku");
+        assert_eq!(order_lines(&[line("M G", 1)]).unwrap_err().field, "lines[0].sku");
+        assert!(Quantity::try_from(1_001).is_err() && Quantity::try_from(-1).is_err());
+        let checked = order_lines(&[line(" MUG ", 1_000)]).unwrap();
+        assert_eq!(OrderLine::from(&checked[0]), line("MUG", 1_000));
     }
 }

@@ -5,8 +5,7 @@ use crate::watch_order::{self, Watchers};
 use crate::{cancel_order, place_order, store};
 use futures::Stream;
 use orderflow_kit::topics::Topics;
-use orderflow_kit::types::required_text;
-use orderflow_kit::types::uuid;
+use orderflow_kit::types::{OrderId, required_text};
 use orderflow_kit::{Service, ServiceError, grpc};
 use orderflow_proto::order::v1::order_service_server::OrderService;
 use orderflow_proto::order::v1::{
@@ -41,7 +40,7 @@ impl OrderService for OrderApi {
     }
 
     async fn get_order(&self, request: Request<GetOrderRequest>) -> Result<Response<GetOrderResponse>, Status> {
-        let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        let order_id = OrderId::try_from(request.get_ref().order_id.as_str()).map_err(ServiceError::from)?.uuid();
         let stored = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;
         let stored = stored.ok_or_else(|| ServiceError::NotFound(format!("order {order_id} not found")))?;
         Ok(Response::new(GetOrderResponse { order: Some(stored.order) }))
@@ -53,7 +52,7 @@ impl OrderService for OrderApi {
         let before = if request.page_token.is_empty() {
             None
         } else {
-            Some(uuid("page_token", &request.page_token).map_err(ServiceError::from)?)
+            Some(OrderId::parse("page_token", &request.page_token).map_err(ServiceError::from)?.uuid())
         };
         let size = grpc::page_size(request.page_size, 20, 100);
         let orders =
@@ -77,7 +76,7 @@ impl OrderService for OrderApi {
         &self,
         request: Request<WatchOrderRequest>,
     ) -> Result<Response<Self::WatchOrderStream>, Status> {
-        let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        let order_id = OrderId::try_from(request.get_ref().order_id.as_str()).map_err(ServiceError::from)?.uuid();
         // Subscribed first: whatever commits after the load below reaches the stream.
         let subscription = self.watchers.subscribe(order_id)?;
         let stored = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;

@@ -1,6 +1,7 @@
 //! The `orders` and `order_timeline` tables: writes in the caller's transaction, reads as
 //! the public `Order` message.
 
+use crate::project::domain::View;
 use chrono::{DateTime, SubsecRound, Utc};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_proto::events::v1::OrderPlaced;
@@ -9,16 +10,6 @@ use prost::Message;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Postgres};
 use uuid::Uuid;
-
-/// The projected part of an order that events change.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct View {
-    pub status: OrderStatus,
-    pub rejection_reason: String,
-    pub carrier: String,
-    pub tracking_number: String,
-    pub cancellation_reason: String,
-}
 
 #[derive(sqlx::FromRow)]
 struct OrderRow {

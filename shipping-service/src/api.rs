@@ -1,8 +1,8 @@
 //! The `orderflow.shipping.v1.ShippingService` adapter.
 
-use crate::{deliver, store};
+use crate::{deliver, store, track_shipment};
 use orderflow_kit::topics::Topic;
-use orderflow_kit::types::uuid;
+use orderflow_kit::types::OrderId;
 use orderflow_kit::{Service, ServiceError, grpc};
 use orderflow_proto::shipping::v1::shipping_service_server::ShippingService;
 use orderflow_proto::shipping::v1::{
@@ -31,7 +31,7 @@ impl ShippingService for ShippingApi {
         &self,
         request: Request<GetShipmentRequest>,
     ) -> Result<Response<GetShipmentResponse>, Status> {
-        let order_id = uuid("order_id", &request.get_ref().order_id).map_err(ServiceError::from)?;
+        let order_id = OrderId::try_from(request.get_ref().order_id.as_str()).map_err(ServiceError::from)?.uuid();
         let shipment = store::load(&self.pool, order_id).await.map_err(ServiceError::from)?;
         let shipment = shipment.ok_or_else(|| ServiceError::NotFound(format!("no shipment for order {order_id}")))?;
         Ok(Response::new(GetShipmentResponse { shipment: Some(shipment) }))
@@ -41,7 +41,7 @@ impl ShippingService for ShippingApi {
         &self,
         request: Request<TrackShipmentRequest>,
     ) -> Result<Response<TrackShipmentResponse>, Status> {
-        Ok(Response::new(deliver::track(&self.pool, &request.get_ref().tracking_number).await?))
+        Ok(Response::new(track_shipment::track(&self.pool, &request.get_ref().tracking_number).await?))
     }
 
     async fn confirm_delivery(

@@ -1,14 +1,14 @@
 //! shipping-service: the last step of the flow. A packed order that order-service hands over
-//! (ShipmentRequested) becomes Shipped: a carrier chosen from
-//! the rate table (`rates`), a label with a tracking number; a carrier's delivery scan
-//! (ConfirmDelivery) becomes Delivered, and TrackShipment shows the history.
+//! (ShipmentRequested) becomes Shipped (`ship`): a carrier chosen from the rate table, a label
+//! with a tracking number; a carrier's delivery scan (ConfirmDelivery) becomes Delivered
+//! (`deliver`), and TrackShipment shows the history (`track_shipment`).
 
 mod api;
 mod deliver;
-mod domain;
-mod rates;
 mod ship;
 mod store;
+mod track_shipment;
+mod tracking_number;
 
 use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::topics::Topic;

@@ -1,7 +1,9 @@
 //! Deciding a reservation: all lines or none. Pure: the caller has locked the stock rows and
 //! passes their levels in.
 
+use orderflow_kit::decider::Decider;
 use orderflow_kit::types::{MAX_PARCEL_GRAMS, contents_grams, order_lines};
+use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::events::v1::{OrderPlaced, ReservedLine, StockRejected, StockReserved};
 use std::collections::HashMap;
 
@@ -20,45 +22,70 @@ impl Stock {
     }
 }
 
-/// The outcome for one order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Reserved(StockReserved),
-    Rejected(StockRejected),
+/// The locked stock of an order's SKUs, by SKU.
+pub type Levels = HashMap<String, Stock>;
+
+/// OrderPlaced → StockReserved | StockRejected: both are outcomes the flow announces, so the
+/// decision is never refused.
+pub struct ReserveStock;
+
+impl Decider for ReserveStock {
+    type State = Levels;
+    type Command = OrderPlaced;
+    type Event = Payload;
+    type Rejection = std::convert::Infallible;
+
+    fn decide(levels: &Levels, order: &OrderPlaced) -> Result<Vec<Payload>, Self::Rejection> {
+        Ok(vec![match decide(order, levels) {
+            Ok(reserved) => Payload::StockReserved(reserved),
+            Err(rejected) => Payload::StockRejected(rejected),
+        }])
+    }
+
+    /// A reservation holds its units: they are no longer available to the next order.
+    fn evolve(mut levels: Levels, event: &Payload) -> Levels {
+        if let Payload::StockReserved(reserved) = event {
+            for line in &reserved.lines {
+                if let Some(level) = levels.get_mut(&line.sku) {
+                    level.reserved += i64::from(line.quantity);
+                }
+            }
+        }
+        levels
+    }
 }
 
 /// Reserves every line of `order` if every SKU is known and has enough available stock and the
 /// parcel is one a carrier takes; otherwise rejects it, naming each SKU that failed and why.
-pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
+fn decide(order: &OrderPlaced, stock: &Levels) -> Result<StockReserved, StockRejected> {
     // Checked again here: any producer can write an OrderPlaced (a line twice, or a negative
     // quantity, would reserve what is not there).
     let ordered = match order_lines(&order.lines) {
         Ok(lines) => lines,
         Err(error) => {
-            return Decision::Rejected(StockRejected { reason: format!("invalid order: {error}"), skus: vec![] });
+            return Err(StockRejected { reason: format!("invalid order: {error}"), skus: vec![] });
         }
     };
     let mut problems = Vec::new();
     let mut skus = Vec::new();
     let mut lines = Vec::with_capacity(ordered.len());
     for line in &ordered {
-        match stock.get(&line.sku) {
+        let (sku, quantity) = (line.sku.to_string(), line.quantity.get());
+        match stock.get(&sku) {
             None => {
-                problems.push(format!("unknown SKU {}", line.sku));
-                skus.push(line.sku.clone());
+                problems.push(format!("unknown SKU {sku}"));
+                skus.push(sku);
             }
-            Some(level) if level.available() < i64::from(line.quantity) => {
+            Some(level) if level.available() < i64::from(quantity) => {
                 problems.push(format!(
-                    "out of stock: {} (requested {}, available {})",
-                    line.sku,
-                    line.quantity,
+                    "out of stock: {sku} (requested {quantity}, available {})",
                     level.available().max(0)
                 ));
-                skus.push(line.sku.clone());
+                skus.push(sku);
             }
             Some(level) => lines.push(ReservedLine {
-                sku: line.sku.clone(),
-                quantity: line.quantity,
+                sku,
+                quantity,
                 bin_location: level.bin_location.clone(),
                 unit_weight_grams: level.weight_grams,
             }),
@@ -72,13 +99,13 @@ pub fn decide(order: &OrderPlaced, stock: &HashMap<String, Stock>) -> Decision {
         skus = lines.iter().map(|l| l.sku.clone()).collect();
     }
     if problems.is_empty() {
-        Decision::Reserved(StockReserved {
+        Ok(StockReserved {
             lines,
             shipping_address: order.shipping_address.clone(),
             service_level: order.service_level,
         })
     } else {
-        Decision::Rejected(StockRejected { reason: problems.join("; "), skus })
+        Err(StockRejected { reason: problems.join("; "), skus })
     }
 }
 
@@ -89,6 +116,21 @@ mod tests {
 
     fn stock(on_hand: i64, reserved: i64) -> Stock {
         Stock { on_hand, reserved, bin_location: "A-01".into(), weight_grams: 300 }
+    }
+
+    /// What the decider decides for `order`: reserved or rejected.
+    enum Decision {
+        Reserved(StockReserved),
+        Rejected(StockRejected),
+    }
+
+    fn decide(order: &OrderPlaced, levels: &Levels) -> Decision {
+        let Ok(mut events) = ReserveStock::decide(levels, order);
+        match events.pop() {
+            Some(Payload::StockReserved(reserved)) => Decision::Reserved(reserved),
+            Some(Payload::StockRejected(rejected)) => Decision::Rejected(rejected),
+            other => panic!("decided {other:?}"),
+        }
     }
 
     fn order(lines: &[(&str, i32)]) -> OrderPlaced {
@@ -122,6 +164,16 @@ mod tests {
     fn rejects_unknown_skus_by_name() {
         let Decision::Rejected(rejected) = decide(&order(&[("NOPE", 1)]), &HashMap::new()) else { panic!("reserved") };
         assert_eq!(rejected.reason, "unknown SKU NOPE");
+    }
+
+    #[test]
+    fn a_reservation_holds_its_units_from_the_next_order() {
+        let levels = HashMap::from([("MUG".to_owned(), stock(10, 4))]);
+        let (_, levels) = orderflow_kit::decider::run::<ReserveStock>(levels, &order(&[("MUG", 5)])).unwrap();
+        assert_eq!(levels["MUG"].available(), 1);
+        assert!(matches!(decide(&order(&[("MUG", 2)]), &levels), Decision::Rejected(_)), "never oversold");
+        let (_, after) = orderflow_kit::decider::run::<ReserveStock>(levels.clone(), &order(&[("MUG", 2)])).unwrap();
+        assert_eq!(after, levels, "a rejection holds nothing");
     }
 
     #[test]

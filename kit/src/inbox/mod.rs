@@ -55,8 +55,7 @@ pub enum HandlerError {
 
 /// The event's order id; an event without a valid one can never be applied (dead letter).
 pub fn order_id(event: &EventEnvelope) -> Result<uuid::Uuid, HandlerError> {
-    uuid::Uuid::parse_str(&event.order_id)
-        .map_err(|_| HandlerError::Rejected(format!("order_id {:?} is not a UUID", event.order_id)))
+    crate::types::OrderId::try_from(event).map(|id| id.uuid()).map_err(|e| HandlerError::Rejected(e.to_string()))
 }
 
 /// Whether `event` travels under its own order's key (or is not about an order: stock events

@@ -1,6 +1,8 @@
-//! Deciding a new order: a valid request becomes exactly one OrderPlaced; anything else is a
-//! [`FieldError`] naming the first offending field. Pure: no I/O.
+//! Deciding a new order: a valid request ([`NewOrder`], built with `TryFrom`) becomes exactly
+//! one OrderPlaced; anything else is a [`FieldError`] naming the first offending field. Pure:
+//! no I/O.
 
+use orderflow_kit::decider::Decider;
 use orderflow_kit::types::{FieldError, optional_text, order_lines, required_text};
 use orderflow_proto::common::v1::{Address, Customer, ServiceLevel};
 use orderflow_proto::events::v1::OrderPlaced;
@@ -9,17 +11,42 @@ use orderflow_proto::order::v1::PlaceOrderRequest;
 /// Most characters of a name or address line.
 pub const MAX_TEXT: usize = 200;
 
-/// Validates `request` and decides the OrderPlaced event it leads to. Text is trimmed, the
-/// country upper-cased and an unspecified service level becomes STANDARD. Duplicate SKUs are
-/// refused (not merged), so what is reserved is exactly what the caller listed.
-pub fn decide(request: &PlaceOrderRequest) -> Result<OrderPlaced, FieldError> {
-    Ok(OrderPlaced {
-        customer: Some(customer(request.customer.as_ref())?),
-        lines: order_lines(&request.lines)?,
-        shipping_address: Some(address(request.shipping_address.as_ref())?),
-        payment_reference: required_text("payment_reference", &request.payment_reference, 128)?,
-        service_level: service_level(request.service_level)? as i32,
-    })
+/// A validated PlaceOrder request: the OrderPlaced it leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder(OrderPlaced);
+
+/// Text is trimmed, the country upper-cased and an unspecified service level becomes STANDARD.
+/// Duplicate SKUs are refused (not merged), so what is reserved is exactly what the caller
+/// listed.
+impl TryFrom<&PlaceOrderRequest> for NewOrder {
+    type Error = FieldError;
+
+    fn try_from(request: &PlaceOrderRequest) -> Result<Self, FieldError> {
+        Ok(Self(OrderPlaced {
+            customer: Some(customer(request.customer.as_ref())?),
+            lines: order_lines(&request.lines)?.iter().map(Into::into).collect(),
+            shipping_address: Some(address(request.shipping_address.as_ref())?),
+            payment_reference: required_text("payment_reference", &request.payment_reference, 128)?,
+            service_level: service_level(request.service_level)? as i32,
+        }))
+    }
+}
+
+/// PlaceOrder: a new order is placed, always (its request was validated at the edge; a
+/// repeated idempotency key is answered from storage before anything is decided).
+pub struct PlaceOrder;
+
+impl Decider for PlaceOrder {
+    type State = ();
+    type Command = NewOrder;
+    type Event = OrderPlaced;
+    type Rejection = std::convert::Infallible;
+
+    fn decide((): &(), order: &NewOrder) -> Result<Vec<OrderPlaced>, Self::Rejection> {
+        Ok(vec![order.0.clone()])
+    }
+
+    fn evolve((): (), _: &OrderPlaced) {}
 }
 
 fn customer(customer: Option<&Customer>) -> Result<Customer, FieldError> {
@@ -105,6 +132,11 @@ mod tests {
             payment_reference: "pay-123".into(),
             service_level: 0,
         }
+    }
+
+    fn decide(request: &PlaceOrderRequest) -> Result<OrderPlaced, FieldError> {
+        let order = NewOrder::try_from(request)?;
+        Ok(PlaceOrder::decide(&(), &order).unwrap().remove(0))
     }
 
     fn field_of(request: &PlaceOrderRequest) -> String {

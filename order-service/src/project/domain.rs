@@ -1,13 +1,22 @@
 //! How events move an order's status: forward only along
 //! PLACED → RESERVED → PICKED → SORTED → PACKED → SHIPPED → DELIVERED, with REJECTED (from
 //! PLACED: stock; from PACKED: no carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
-//! Also CancelOrder's decision, taken under the order's row lock (the handover to shipping, the
-//! other decision under that lock, is `request_shipment`'s; see docs/adr/0002). Pure: no I/O.
+//! The steps that decide on an order (`cancel_order`, `request_shipment`) read this view and
+//! evolve it with these rules. Pure: no I/O.
 
-use crate::store::View;
 use orderflow_kit::envelope;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::order::v1::OrderStatus;
+
+/// The projected part of an order that events change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    pub status: OrderStatus,
+    pub rejection_reason: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub cancellation_reason: String,
+}
 
 /// The status an event announces, or `None` for events that are not about an order's progress.
 pub fn announced(payload: &Payload) -> Option<OrderStatus> {
@@ -93,33 +102,6 @@ pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
     if !is_end(current) && step(status) > step(current) { status } else { current }
 }
 
-/// What CancelOrder does with an order in `status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CancelDecision {
-    /// Cancel it: emit OrderCancelled.
-    Cancel,
-    /// Already cancelled: answer as before, emit nothing.
-    AlreadyCancelled,
-    /// Too late or nothing to cancel: FAILED_PRECONDITION with this reason.
-    Refuse(&'static str),
-}
-
-/// A cancel is accepted until the order is packed and handed to shipping; from then on the
-/// parcel is being labelled and only a return can undo it.
-pub fn decide_cancel(status: OrderStatus) -> CancelDecision {
-    match status {
-        OrderStatus::Placed | OrderStatus::Reserved | OrderStatus::Picked | OrderStatus::Sorted => {
-            CancelDecision::Cancel
-        }
-        OrderStatus::Cancelled => CancelDecision::AlreadyCancelled,
-        OrderStatus::Packed | OrderStatus::Shipped | OrderStatus::Delivered => {
-            CancelDecision::Refuse("has been handed to shipping and can no longer be cancelled")
-        }
-        OrderStatus::Rejected => CancelDecision::Refuse("was rejected: nothing to cancel"),
-        OrderStatus::Unspecified => CancelDecision::Refuse("is in an unknown state"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,17 +180,6 @@ mod tests {
         let v = evolve(&view(OrderStatus::Placed), &Payload::Packed(Packed::default()));
         assert_eq!(v.status, OrderStatus::Packed);
         assert_eq!(evolve(&v, &Payload::Picked(Picked::default())).status, OrderStatus::Packed);
-    }
-
-    #[test]
-    fn a_cancel_is_accepted_until_the_order_is_handed_to_shipping() {
-        for status in [OrderStatus::Placed, OrderStatus::Reserved, OrderStatus::Picked, OrderStatus::Sorted] {
-            assert_eq!(decide_cancel(status), CancelDecision::Cancel, "{status:?}");
-        }
-        assert_eq!(decide_cancel(OrderStatus::Cancelled), CancelDecision::AlreadyCancelled);
-        for status in [OrderStatus::Packed, OrderStatus::Shipped, OrderStatus::Delivered, OrderStatus::Rejected] {
-            assert!(matches!(decide_cancel(status), CancelDecision::Refuse(_)), "{status:?}");
-        }
     }
 
     #[test]

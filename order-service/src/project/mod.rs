@@ -1,48 +1,10 @@
 //! StockReserved | StockRejected | Picked | Sorted | Packed | Shipped | Delivered |
 //! StockReleased | ShipmentRejected → the order's status and timeline. Runs inside the inbox
 //! transaction, so each event is projected exactly once; a Packed that packs the order goes on
-//! to `request_shipment` in the same transaction.
+//! to `request_shipment` in the same transaction. A rebuild (`rebuild.rs`) replays the same
+//! `apply`. Not a decision: the projection records what other services decided.
 
 pub mod domain;
+mod on_event;
 
-use crate::{request_shipment, store};
-use orderflow_kit::envelope::{self, EventEnvelope};
-use orderflow_kit::inbox::{self, EventHandler, HandlerError};
-use sqlx::postgres::PgConnection;
-
-/// The order projection, fed by the inventory, fulfillment and shipping topics.
-#[derive(Debug, Clone)]
-pub struct Projection {
-    /// The orders topic, where ShipmentRequested goes.
-    pub orders_topic: String,
-}
-
-/// Projects `event` onto its order's view and timeline: the view before and after, or `None`
-/// for events that are not about an order. Decides nothing; the live projection and a
-/// rebuild share it.
-pub async fn apply(
-    conn: &mut PgConnection,
-    event: &EventEnvelope,
-) -> Result<Option<(store::View, store::View)>, HandlerError> {
-    let Some(payload) = event.payload.as_ref() else { return Ok(None) };
-    let Some(step) = domain::timeline_step(envelope::event_type(payload)) else {
-        return Ok(None); // stock-only events (restocks, low-stock alerts) are not about an order
-    };
-    let order_id = inbox::order_id(event)?;
-    let Some(view) = store::lock_view(conn, order_id).await? else {
-        return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
-    };
-    let next = domain::evolve(&view, payload);
-    if next != view {
-        store::save_view(conn, order_id, &next).await?;
-    }
-    store::append_timeline(conn, order_id, event, step).await?;
-    Ok(Some((view, next)))
-}
-
-impl EventHandler for Projection {
-    async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let Some((view, next)) = apply(conn, event).await? else { return Ok(()) };
-        request_shipment::on_packed(conn, &self.orders_topic, event, (&view, &next)).await
-    }
-}
+pub use on_event::{Projection, apply};

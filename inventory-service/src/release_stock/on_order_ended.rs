@@ -1,17 +1,12 @@
-//! OrderCancelled | ShipmentRejected → StockReleased: the order will not ship, so its
-//! reservation is given back (reserved drops, on
-//! hand stays) and the release is announced, once, in the inbox transaction. An order that
-//! holds no reservation (rejected, or already released) releases nothing. OrderPlaced and
-//! OrderCancelled share the orders topic and key, so the reservation is always decided first;
-//! order-service never cancels an order it handed to shipping, and shipping rejects only a
-//! parcel it did not ship, so released stock is never committed. (A rejected parcel's goods go
-//! back to their bins: they count as available again.)
+//! The OrderCancelled and ShipmentRejected adapter: locks the order's reservation, then its
+//! stock rows, decides, settles and announces the release in the inbox transaction.
 
+use super::domain::{Ended, ReleaseStock};
 use crate::{low_stock, store};
+use orderflow_kit::decider::Decider;
 use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, HandlerError};
 use orderflow_kit::outbox::{self, Subject};
-use orderflow_proto::events::v1::StockReleased;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 
@@ -19,18 +14,25 @@ use sqlx::postgres::PgConnection;
 /// StockReleased to `topic` (the inventory topic).
 pub async fn release(conn: &mut PgConnection, topic: &str, event: &EventEnvelope) -> Result<(), HandlerError> {
     let order_id = inbox::order_id(event)?;
-    let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
-        tracing::debug!(order_id = %order_id, "order holds no stock");
-        return Ok(());
+    let ended = match event.payload {
+        Some(Payload::ShipmentRejected(_)) => Ended::NotShippable,
+        _ => Ended::Cancelled,
     };
-    let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
-    store::lock_stock(conn, &skus).await?;
-    store::settle(conn, order_id, &lines, store::RELEASED).await?;
-    let cause = Cause::event(event);
-    low_stock::check(conn, topic, &skus, &cause).await?;
-    tracing::info!(order_id = %order_id, lines = lines.len(), "reserved stock released");
-    let payload = Payload::StockReleased(StockReleased { lines });
-    outbox::emit(conn, crate::SERVICE, topic, Subject::Order(&event.order_id), payload, &cause).await?;
+    let held = store::lock_held_reservation(conn, order_id).await?;
+    let Ok(events) = ReleaseStock::decide(&held, &ended);
+    if events.is_empty() {
+        tracing::debug!(order_id = %order_id, "order holds no stock");
+    }
+    for released in events {
+        let skus: Vec<String> = released.lines.iter().map(|l| l.sku.clone()).collect();
+        store::lock_stock(conn, &skus).await?;
+        store::settle(conn, order_id, &released.lines, store::RELEASED).await?;
+        let cause = Cause::event(event);
+        low_stock::check(conn, topic, &skus, &cause).await?;
+        tracing::info!(order_id = %order_id, lines = released.lines.len(), "reserved stock released");
+        let payload = Payload::StockReleased(released);
+        outbox::emit(conn, crate::SERVICE, topic, Subject::Order(&event.order_id), payload, &cause).await?;
+    }
     Ok(())
 }
 

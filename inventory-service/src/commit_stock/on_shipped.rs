@@ -1,18 +1,24 @@
-//! Shipped → the reserved units leave the warehouse: on hand and reserved both drop by the
-//! order's lines, once (the reservation moves to SHIPPED in the same inbox transaction).
+//! The Shipped adapter: locks the order's reservation, decides, and settles it as SHIPPED in
+//! the inbox transaction.
 
+use super::domain::CommitStock;
 use crate::store;
+use orderflow_kit::decider::Decider;
 use orderflow_kit::envelope::EventEnvelope;
 use orderflow_kit::inbox::{self, HandlerError};
+use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 
 pub async fn on_shipped(conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+    let Some(Payload::Shipped(shipped)) = event.payload.as_ref() else { return Ok(()) };
     let order_id = inbox::order_id(event)?;
-    let Some(lines) = store::lock_held_reservation(conn, order_id).await? else {
-        return Err(HandlerError::Rejected(format!("order {order_id} shipped without a held reservation")));
-    };
-    store::settle(conn, order_id, &lines, store::SHIPPED).await?;
-    tracing::info!(order_id = %order_id, lines = lines.len(), "reserved stock shipped");
+    let held = store::lock_held_reservation(conn, order_id).await?;
+    let committed = CommitStock::decide(&held, shipped)
+        .map_err(|refused| HandlerError::Rejected(format!("order {order_id} {refused}")))?;
+    for committed in committed {
+        store::settle(conn, order_id, &committed.lines, store::SHIPPED).await?;
+        tracing::info!(order_id = %order_id, lines = committed.lines.len(), "reserved stock shipped");
+    }
     Ok(())
 }
 

@@ -1,0 +1,71 @@
+//! The PlaceOrder adapter: validate at the edge, decide, store the order and its event in one
+//! transaction, answer at once.
+
+use super::domain::{NewOrder, PlaceOrder};
+use crate::store;
+use orderflow_kit::ServiceError;
+use orderflow_kit::decider::Decider;
+use orderflow_kit::envelope::Cause;
+use orderflow_kit::outbox::{self, Subject};
+use orderflow_kit::topics::{Topic, Topics};
+use orderflow_kit::trace::TraceParent;
+use orderflow_kit::types::optional_text;
+use orderflow_proto::events::v1::event_envelope::Payload;
+use orderflow_proto::order::v1::{Order, PlaceOrderRequest};
+use prost::Message;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Places the order in `request`, or replays the order its idempotency key already placed.
+pub async fn place_order(
+    pool: &PgPool,
+    topics: &Topics,
+    trace: TraceParent,
+    mut request: PlaceOrderRequest,
+) -> Result<Order, ServiceError> {
+    let key = optional_text("idempotency_key", &request.idempotency_key, 128)?;
+    request.idempotency_key.clear();
+    let fingerprint = request.encode_to_vec();
+    let new_order = NewOrder::try_from(&request)?;
+    if !key.is_empty()
+        && let Some(existing) = store::find_by_idempotency_key(pool, &key).await?
+    {
+        return replay(pool, existing, &fingerprint).await;
+    }
+    let Ok(mut events) = PlaceOrder::decide(&(), &new_order);
+    let placed = events.pop().expect("PlaceOrder decides one OrderPlaced");
+    let order_id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    let (topic, subject) = (topics.name(Topic::Orders), order_id.to_string());
+    let payload = Payload::OrderPlaced(placed.clone());
+    let event =
+        outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Order(&subject), payload, &Cause::command(trace))
+            .await?;
+    let key = (!key.is_empty()).then_some(key);
+    let Some(order) = store::insert(&mut tx, order_id, key.as_deref(), &fingerprint, &placed, &event).await? else {
+        // Another call with the same key won the race; answer as it was answered.
+        tx.rollback().await?;
+        let existing = store::find_by_idempotency_key(pool, key.as_deref().unwrap_or_default()).await?;
+        return replay(
+            pool,
+            existing.ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")))?,
+            &fingerprint,
+        )
+        .await;
+    };
+    tx.commit().await?;
+    tracing::info!(order_id = %order_id, trace_id = %trace.trace_id_hex(), "order placed");
+    Ok(order)
+}
+
+async fn replay(pool: &PgPool, order_id: Uuid, fingerprint: &[u8]) -> Result<Order, ServiceError> {
+    let stored = store::load(pool, order_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("order {order_id} vanished")))?;
+    if stored.request != fingerprint {
+        return Err(ServiceError::AlreadyExists(format!(
+            "idempotency_key was already used for order {order_id} with a different request"
+        )));
+    }
+    Ok(stored.order)
+}
