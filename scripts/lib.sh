@@ -155,25 +155,26 @@ start_stack() {
   # whole fetch wait: one partition per topic keeps its CPU for real work (ordering is per
   # order id either way; one instance per service uses no more). See docs/adr/0003.
   export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-1} KAFKA_FETCH_WAIT_MS=${KAFKA_FETCH_WAIT_MS:-10}
-  declare -gA PORTS=(
-    [order]=${ORDER_PORT:-50051}
-    [inventory]=${INVENTORY_PORT:-50052}
-    [fulfillment]=${FULFILLMENT_PORT:-50053}
-    [shipping]=${SHIPPING_PORT:-50054}
-  )
-  for name in order inventory fulfillment shipping; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/${PORTS[$name]}") 2>/dev/null; then
-      echo "port ${PORTS[$name]} ($name-service) is in use; free it or set ${name^^}_PORT" >&2
-      exit 1
-    fi
-  done
-
   ensure_packages
   ensure_tansu
 
   log "building the services and orderctl ($PROFILE)"
   cargo build --locked --profile "$PROFILE" --bins
   BIN="$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+
+  # The default ports are written once, in the proto crate; ORDER_PORT etc. move them.
+  declare -gA PORTS=()
+  local name port var
+  while read -r name port; do
+    var="${name^^}_PORT"
+    PORTS[$name]=${!var:-$port}
+  done < <("$BIN/orderctl" ports)
+  for name in order inventory fulfillment shipping; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/${PORTS[$name]}") 2>/dev/null; then
+      echo "port ${PORTS[$name]} ($name-service) is in use; free it or set ${name^^}_PORT" >&2
+      exit 1
+    fi
+  done
 
   start_postgres
   for name in orders inventory fulfillment shipping; do create_database "$name"; done

@@ -60,7 +60,7 @@ pub type App = orderflow_kit::App<Fulfillment>;
 
 impl Wiring for Fulfillment {
     const SERVICE: &'static str = SERVICE;
-    const PORT: u16 = 50053;
+    const PORT: u16 = orderflow_proto::fulfillment::v1::DEFAULT_PORT;
     const DATABASE: &'static str = "fulfillment";
 
     fn migrations() -> &'static Migrator {

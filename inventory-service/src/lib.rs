@@ -42,7 +42,7 @@ pub type App = orderflow_kit::App<Inventory>;
 
 impl Wiring for Inventory {
     const SERVICE: &'static str = SERVICE;
-    const PORT: u16 = 50052;
+    const PORT: u16 = orderflow_proto::inventory::v1::DEFAULT_PORT;
     const DATABASE: &'static str = "inventory";
 
     fn migrations() -> &'static Migrator {

@@ -51,7 +51,7 @@ pub type App = orderflow_kit::App<Orders>;
 
 impl Wiring for Orders {
     const SERVICE: &'static str = SERVICE;
-    const PORT: u16 = 50051;
+    const PORT: u16 = orderflow_proto::order::v1::DEFAULT_PORT;
     const DATABASE: &'static str = "orders";
 
     fn migrations() -> &'static Migrator {

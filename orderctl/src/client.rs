@@ -15,17 +15,22 @@ use tonic::transport::Channel;
 #[derive(Debug, Args)]
 pub struct Addrs {
     /// order-service address.
-    #[arg(long, env = "ORDER_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(long, env = "ORDER_ADDR", default_value_t = local(orderflow_proto::order::v1::DEFAULT_PORT), global = true)]
     pub order_addr: String,
     /// inventory-service address.
-    #[arg(long, env = "INVENTORY_ADDR", default_value = "http://127.0.0.1:50052", global = true)]
+    #[arg(long, env = "INVENTORY_ADDR", default_value_t = local(orderflow_proto::inventory::v1::DEFAULT_PORT), global = true)]
     pub inventory_addr: String,
     /// fulfillment-service address.
-    #[arg(long, env = "FULFILLMENT_ADDR", default_value = "http://127.0.0.1:50053", global = true)]
+    #[arg(long, env = "FULFILLMENT_ADDR", default_value_t = local(orderflow_proto::fulfillment::v1::DEFAULT_PORT), global = true)]
     pub fulfillment_addr: String,
     /// shipping-service address.
-    #[arg(long, env = "SHIPPING_ADDR", default_value = "http://127.0.0.1:50054", global = true)]
+    #[arg(long, env = "SHIPPING_ADDR", default_value_t = local(orderflow_proto::shipping::v1::DEFAULT_PORT), global = true)]
     pub shipping_addr: String,
+}
+
+/// A service on this machine, on `port`.
+fn local(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
 }
 
 impl Addrs {

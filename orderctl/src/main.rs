@@ -72,6 +72,8 @@ enum Command {
     /// Mint development API tokens: the services' token file and an env file to source.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Print each service's default gRPC port, one "name port" line each (scripts/lib.sh reads it).
+    Ports,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +107,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => dlq::run(broker, command).await,
         Command::Rebuild(args) => ops::rebuild(broker, &args).await,
         Command::Tokens(command) => tokens::run(command),
+        Command::Ports => {
+            for (name, port) in orderflow_proto::DEFAULT_PORTS {
+                println!("{name} {port}");
+            }
+            Ok(())
+        }
         Command::Chaos(chaos::ChaosCommand::Check(args)) => {
             anyhow::ensure!(chaos::check(broker, &args).await?, "an invariant failed (see above)");
             Ok(())

@@ -18,6 +18,9 @@ pub mod events {
 pub mod order {
     pub mod v1 {
         tonic::include_proto!("orderflow.order.v1");
+
+        /// The port this API is served on unless configured otherwise (../shared/API.md).
+        pub const DEFAULT_PORT: u16 = 50051;
     }
 }
 
@@ -25,6 +28,9 @@ pub mod order {
 pub mod inventory {
     pub mod v1 {
         tonic::include_proto!("orderflow.inventory.v1");
+
+        /// The port this API is served on unless configured otherwise (../shared/API.md).
+        pub const DEFAULT_PORT: u16 = 50052;
     }
 }
 
@@ -32,6 +38,9 @@ pub mod inventory {
 pub mod fulfillment {
     pub mod v1 {
         tonic::include_proto!("orderflow.fulfillment.v1");
+
+        /// The port this API is served on unless configured otherwise (../shared/API.md).
+        pub const DEFAULT_PORT: u16 = 50053;
     }
 }
 
@@ -39,8 +48,20 @@ pub mod fulfillment {
 pub mod shipping {
     pub mod v1 {
         tonic::include_proto!("orderflow.shipping.v1");
+
+        /// The port this API is served on unless configured otherwise (../shared/API.md).
+        pub const DEFAULT_PORT: u16 = 50054;
     }
 }
+
+/// Each service and the port its API is served on by default: the one place the ports are
+/// written (the services, orderctl's defaults and `orderctl ports`, which scripts/lib.sh reads).
+pub const DEFAULT_PORTS: [(&str, u16); 4] = [
+    ("order", order::v1::DEFAULT_PORT),
+    ("inventory", inventory::v1::DEFAULT_PORT),
+    ("fulfillment", fulfillment::v1::DEFAULT_PORT),
+    ("shipping", shipping::v1::DEFAULT_PORT),
+];
 
 /// The encoded `FileDescriptorSet` of every Orderflow proto, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/orderflow_descriptor.bin"));

@@ -42,7 +42,7 @@ pub type App = orderflow_kit::App<Shipping>;
 
 impl Wiring for Shipping {
     const SERVICE: &'static str = SERVICE;
-    const PORT: u16 = 50054;
+    const PORT: u16 = orderflow_proto::shipping::v1::DEFAULT_PORT;
     const DATABASE: &'static str = "shipping";
 
     fn migrations() -> &'static Migrator {
