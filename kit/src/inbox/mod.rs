@@ -6,10 +6,10 @@
 //! The stored offset is also a fence: a batch commits only if the offsets it started from are
 //! still the stored ones, so an instance that is no longer the consumer applies nothing.
 //!
-//! No Kafka consumer group: one instance per service consumes, the holder of an advisory lock
-//! in the service's database, and takes every partition of its topics itself (`assign`); other
-//! instances stand by. A killed consumer's lock goes with its connection, so a standby or a
-//! restarted instance takes over at once, whatever the broker remembers (docs/adr/0004).
+//! No Kafka consumer group: the instances of a service share its partitions through advisory
+//! locks in the service's database ([`lease`], docs/adr/0010), and each `assign`s itself the
+//! partitions it holds. A killed instance's locks go with its connection, so the others take
+//! its partitions at their next tick, whatever the broker remembers.
 //!
 //! Whatever a message holds, the partition moves on (docs/adr/0006): only a transient failure
 //! (the database unreachable, a serialisation conflict) rolls the batch back to be read again;
@@ -18,27 +18,21 @@
 //! reaches the database unchecked ([`incoming`]).
 
 mod apply;
+mod consume;
 mod incoming;
+pub mod lease;
 mod store;
 
 pub use store::stored_offsets;
 
-use crate::backoff::Backoff;
 use crate::envelope::EventEnvelope;
-use crate::metrics;
-use futures::FutureExt;
-use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedMessage;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::consumer::StreamConsumer;
 use sqlx::postgres::{PgConnection, PgPool};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// Why one event could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +109,14 @@ type Partition = (String, i32);
 pub struct InboxConsumer<H> {
     consumer: Arc<StreamConsumer>,
     topics: Vec<String>,
-    /// Whether the partitions are assigned to `consumer`.
-    assigned: bool,
+    /// The partitions assigned to `consumer`: what `leases` holds, once a tick has synced them.
+    assigned: BTreeSet<Partition>,
+    leases: lease::Leases,
+    /// Every partition of `topics`, as the broker last listed them, and when.
+    all: Vec<Partition>,
+    listed: Option<Instant>,
+    /// When the leases are next ticked.
+    next_tick: Instant,
     pool: PgPool,
     group: String,
     dead_letter_topic: String,
@@ -133,8 +133,12 @@ pub struct InboxConsumer<H> {
 /// The pause after librdkafka reports an error, so a flood of reports is no busy loop.
 const KAFKA_ERROR_PAUSE: Duration = Duration::from_millis(20);
 
-/// How often the consumer lock's connection is checked while consuming.
-const LOCK_CHECK: Duration = Duration::from_secs(1);
+/// How often an instance counts the others and rebalances its partitions (docs/adr/0010):
+/// a dead instance's partitions are taken within one tick.
+const LEASE_TICK: Duration = Duration::from_millis(500);
+
+/// How often the broker's list of partitions is read again (added partitions are taken then).
+const LIST_PARTITIONS: Duration = Duration::from_secs(10);
 
 impl<H> std::fmt::Debug for InboxConsumer<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -179,7 +183,11 @@ impl<H: EventHandler> InboxConsumer<H> {
         Ok(Self {
             consumer: Arc::new(consumer),
             topics: settings.topics,
-            assigned: false,
+            assigned: BTreeSet::new(),
+            leases: lease::Leases::new(pool.clone(), settings.group.clone()),
+            all: Vec::new(),
+            listed: None,
+            next_tick: Instant::now(),
             pool,
             group: settings.group,
             dead_letter_topic: settings.dead_letter_topic,
@@ -189,169 +197,5 @@ impl<H: EventHandler> InboxConsumer<H> {
             seeking: HashMap::new(),
             parked_keys: None,
         })
-    }
-
-    /// Consumes until `shutdown` while this instance holds the consumer lock (waiting for it
-    /// first); a failed batch is retried after a back-off (no busy loop).
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = Backoff::default();
-        loop {
-            let lock = tokio::select! {
-                () = shutdown.cancelled() => return,
-                // The group's consumer lock: one consuming instance per service.
-                lock = crate::db::hold_lock(&self.pool, &self.group) => lock,
-            };
-            let mut lock = match lock {
-                Ok(lock) => lock,
-                Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff.next(), group = %self.group, "cannot take the consumer lock");
-                    if !backoff.wait(&shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let mut checked = Instant::now();
-            loop {
-                let result = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    result = self.consume_next_batch() => result,
-                };
-                match result {
-                    Ok(_) => backoff.reset(),
-                    Err(error) => {
-                        tracing::warn!(%error, retry_in = ?backoff.next(), group = %self.group, "consumer batch failed; retrying");
-                        if !backoff.wait(&shutdown).await {
-                            return;
-                        }
-                    }
-                }
-                if checked.elapsed() >= LOCK_CHECK {
-                    checked = Instant::now();
-                    // The lock lives as long as its connection (a database restart ends both).
-                    if let Err(error) = sqlx::query("SELECT 1").execute(&mut lock).await {
-                        tracing::warn!(%error, group = %self.group, "lost the consumer lock; standing by");
-                        self.unassign();
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Takes every partition of the topics, each from its stored offset (or its beginning).
-    async fn assign(&mut self) -> Result<(), ConsumeError> {
-        let (consumer, topics) = (Arc::clone(&self.consumer), self.topics.clone());
-        let partitions = tokio::task::spawn_blocking(move || crate::topics::watermarks(&*consumer, &topics))
-            .await
-            .map_err(|_| KafkaError::Canceled)??;
-        if partitions.is_empty() {
-            return Err(ConsumeError::NoPartitions(self.topics.clone()));
-        }
-        self.positions.clear();
-        self.seeking.clear();
-        let mut conn = self.pool.acquire().await?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in partitions.into_keys() {
-            let stored = store::load_position(&mut conn, &self.group, &partition).await?;
-            assignment.add_partition_offset(
-                &partition.0,
-                partition.1,
-                stored.map_or(Offset::Beginning, Offset::Offset),
-            )?;
-            self.positions.insert(partition, stored);
-        }
-        self.consumer.assign(&assignment)?;
-        self.assigned = true;
-        tracing::info!(partitions = assignment.count(), group = %self.group, "partitions assigned");
-        Ok(())
-    }
-
-    fn unassign(&mut self) {
-        if let Err(error) = self.consumer.unassign() {
-            tracing::warn!(%error, "unassigning failed");
-        }
-        self.assigned = false;
-        self.positions.clear();
-        self.seeking.clear();
-        self.parked_keys = None;
-    }
-
-    /// Waits for at least one message, takes whatever else is ready (up to the batch size) and
-    /// applies it all in one transaction.
-    pub async fn consume_next_batch(&mut self) -> Result<Applied, ConsumeError> {
-        if !self.assigned {
-            self.assign().await?;
-        }
-        let mut batch = loop {
-            match self.consumer.recv().await {
-                Ok(message) => break vec![message.detach()],
-                // librdkafka reports every failed connection attempt (the broker down or
-                // restarting) and reconnects by itself with its own back-off. Those reports
-                // queue up, so the consumer takes them in stride instead of backing off for
-                // each: a broker back after a minute must not leave a minute of stale reports
-                // to work through.
-                Err(error) => {
-                    tracing::warn!(%error, group = %self.group, "kafka reports a problem; librdkafka is retrying");
-                    tokio::time::sleep(KAFKA_ERROR_PAUSE).await;
-                }
-            }
-        };
-        while batch.len() < self.batch_size {
-            match self.consumer.recv().now_or_never() {
-                Some(Ok(message)) => batch.push(message.detach()),
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "consumer error");
-                    break;
-                }
-                None => break,
-            }
-        }
-        metrics::batch(batch.len());
-        match self.apply(&batch).await {
-            Ok(applied) if applied.fenced => {
-                // Another instance (or an operator) moved the offsets: read from there.
-                self.rewind(&batch);
-                Ok(applied)
-            }
-            Ok(applied) => Ok(applied),
-            Err(error) => {
-                // Nothing was committed: forget cached offsets and read the batch again.
-                self.positions.clear();
-                self.seeking.clear();
-                self.parked_keys = None;
-                self.rewind(&batch);
-                Err(error)
-            }
-        }
-    }
-
-    /// Seeks every partition of an uncommitted batch back to its first message, so the batch
-    /// is read again at once (the stored offsets decide from there on), instead of waiting for
-    /// a later message that may never come.
-    fn rewind(&mut self, batch: &[OwnedMessage]) {
-        let mut first: BTreeMap<Partition, i64> = BTreeMap::new();
-        for message in batch {
-            first.entry((message.topic().to_owned(), message.partition())).or_insert(message.offset());
-        }
-        for (partition, offset) in first {
-            self.seeking.remove(&partition);
-            self.seek(&partition, offset);
-        }
-    }
-
-    fn seek(&mut self, partition: &Partition, offset: i64) {
-        if self.seeking.get(partition) == Some(&offset) {
-            return;
-        }
-        match self.consumer.seek(&partition.0, partition.1, Offset::Offset(offset), Duration::from_secs(5)) {
-            Ok(()) => {
-                tracing::debug!(topic = %partition.0, partition = partition.1, offset, "seeked to stored offset");
-                self.seeking.insert(partition.clone(), offset);
-            }
-            Err(error) => {
-                tracing::warn!(%error, topic = %partition.0, partition = partition.1, offset, "seek failed; will retry")
-            }
-        }
     }
 }
