@@ -10,21 +10,24 @@
 # topics, and prints one summary line; the exit status is its verdict.
 #
 #   bash scripts/chaos.sh                          # full size: 5,000 orders at 25/s, 3 kills each
-#   bash scripts/chaos.sh --orders 500 --kills 1   # the size CI runs
+#   bash scripts/chaos.sh --orders 500 --kills 1 --instances 2   # the size CI runs
 #
 # Options: --orders N, --rate PER_SECOND, --kills PER_SERVICE, --seed N (the fault schedule and
-# pauses, drawn by `orderctl chaos plan`; printed, so a run can be repeated).
+# pauses, drawn by `orderctl chaos plan`; printed, so a run can be repeated), --instances N
+# (instances per service, sharing the partitions; a kill SIGKILLs one instance, chosen from the
+# seed, and the others must take its partitions).
 # PROFILE=dev|release (default release).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-ORDERS=5000 RATE=25 KILLS=3 SEED=$((RANDOM * 32768 + RANDOM))
+ORDERS=5000 RATE=25 KILLS=3 SEED=$((RANDOM * 32768 + RANDOM)) INSTANCES=1
 while (($#)); do
   case $1 in
     --orders) ORDERS=$2 ;;
     --rate) RATE=$2 ;;
     --kills) KILLS=$2 ;;
     --seed) SEED=$2 ;;
+    --instances) INSTANCES=$2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift 2
@@ -43,17 +46,21 @@ KILLED=0 RESTARTED=0 CRASHED=0 HEALTH_MISSES=0
 event() { printf '[%6.1fs] %s\n' "$(( ($(date +%s%N) - STARTED) / 1000000 ))e-3" "$*"; }
 pause() { sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"; } # milliseconds
 
+# Which instance a kill takes: from the seed, so a run can be repeated.
+RANDOM=$SEED
 kill_service() { # name down_ms
-  local name=$1 pid=${SERVICE_PIDS[$1-service]}
+  local name=$1 instance=$((RANDOM % INSTANCES + 1)) key=$1-service
+  if ((instance > 1)); then key+="#$instance"; fi
+  local pid=${SERVICE_PIDS[$key]}
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   KILLED=$((KILLED + 1))
-  event "SIGKILL $name-service (pid $pid)"
+  event "SIGKILL $key (pid $pid)"
   pause "$2"
-  start_service "$name"
-  wait_for_port "${PORTS[$name]}" "$name-service"
+  start_service "$name" "$instance"
+  wait_for_port "$(instance_port "$name" "$instance")" "$key"
   RESTARTED=$((RESTARTED + 1))
-  event "restarted $name-service (pid ${SERVICE_PIDS[$name-service]})"
+  event "restarted $key (pid ${SERVICE_PIDS[$key]})"
 }
 
 # Waits until every service reports `$1` (serving | not-serving) on grpc.health.v1.
@@ -91,13 +98,18 @@ bounce_postgres() {
 
 # A service that exited without being killed crashed: counted (the run fails) and restarted.
 check_alive() {
+  local name i key
   for name in order inventory fulfillment shipping; do
-    if ! kill -0 "${SERVICE_PIDS[$name-service]}" 2>/dev/null; then
-      CRASHED=$((CRASHED + 1))
-      event "$name-service exited by itself; see $STATE_DIR/logs/$name-service.log"
-      start_service "$name"
-      wait_for_port "${PORTS[$name]}" "$name-service"
-    fi
+    for ((i = 1; i <= INSTANCES; i++)); do
+      key=$name-service
+      if ((i > 1)); then key+="#$i"; fi
+      if ! kill -0 "${SERVICE_PIDS[$key]}" 2>/dev/null; then
+        CRASHED=$((CRASHED + 1))
+        event "$key exited by itself; see $STATE_DIR/logs/$key.log"
+        start_service "$name" "$i"
+        wait_for_port "$(instance_port "$name" "$i")" "$key"
+      fi
+    done
   done
 }
 
@@ -113,7 +125,7 @@ while read -r what a b c; do
     fault) FAULTS+=("$a") DELAYS+=("$b") DOWNS+=("$c") ;;
   esac
 done <<<"$PLAN"
-log "chaos: $ORDERS orders at $RATE/s (~$((WINDOW_MS / 1000)) s); faults: ${FAULTS[*]}; seed $SEED"
+log "chaos: $ORDERS orders at $RATE/s (~$((WINDOW_MS / 1000)) s), $INSTANCES instance(s) per service; faults: ${FAULTS[*]}; seed $SEED"
 "$BIN/orderctl" chaos place --count "$ORDERS" --rate "$RATE" --out "$STATE_DIR/placed.json" \
   >"$STATE_DIR/place.log" 2>&1 &
 PLACER=$!

@@ -151,10 +151,13 @@ start_tansu() {
 # services (ports from ORDER_PORT etc.). Exports the clients' settings; SERVICE_PIDS maps each
 # service to its process.
 start_stack() {
+  # INSTANCES (default 1): instances per service, sharing the partitions (docs/adr/0010).
   # tansu 0.6 reads every partition of a fetch from its storage and holds each fetch for the
-  # whole fetch wait: one partition per topic keeps its CPU for real work (ordering is per
-  # order id either way; one instance per service uses no more). See docs/adr/0003.
-  export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-1} KAFKA_FETCH_WAIT_MS=${KAFKA_FETCH_WAIT_MS:-10}
+  # whole fetch wait, so each partition costs it CPU even when idle: one partition per topic
+  # and instance gives every instance its share and keeps tansu's CPU for real work (ordering
+  # is per order id either way). See docs/adr/0003. Apache Kafka (docker-compose) has 6.
+  INSTANCES=${INSTANCES:-1}
+  export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-$INSTANCES} KAFKA_FETCH_WAIT_MS=${KAFKA_FETCH_WAIT_MS:-10}
   ensure_packages
   ensure_tansu
 
@@ -198,23 +201,43 @@ start_stack() {
   mkdir -p "$STATE_DIR/logs"
   declare -gA SERVICE_PIDS=()
   declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
-  # (Re)starts one service; its log is appended to. METRICS_ADDR=off (exported) turns the
-  # endpoints off; unset, each service derives its metrics address from GRPC_ADDR (kit/src/config.rs:
-  # default_metrics_addr, 127.0.0.1:9151-9154 beside 50051-50054).
-  start_service() { # name
-    local name=$1
-    AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
-    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASES[$name]}" \
-    KAFKA_BROKERS="$KAFKA_BROKERS" \
-    GRPC_ADDR="127.0.0.1:${PORTS[$name]}" \
-    FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
-      "$BIN/$name-service" >>"$STATE_DIR/logs/$name-service.log" 2>&1 &
+  # (Re)starts one instance of a service (default the first); its log is appended to.
+  # METRICS_ADDR=off (exported) turns the endpoints off; unset, the first instance derives its
+  # metrics address from GRPC_ADDR (kit/src/config.rs: default_metrics_addr, 127.0.0.1:9151-9154
+  # beside 50051-50054). Further instances listen on free ports, for gRPC and metrics alike.
+  # SERVICE_PIDS keys: order-service, order-service#2, ...
+  declare -gA INSTANCE_PORTS=()
+  start_service() { # name [instance]
+    local name=$1 instance=${2:-1} key=$1-service port metrics=()
+    if ((instance > 1)); then
+      key+="#$instance"
+      port=${INSTANCE_PORTS[$key]:-$(free_port)}
+      INSTANCE_PORTS[$key]=$port
+      [ "${METRICS_ADDR:-}" = off ] || metrics=(METRICS_ADDR="127.0.0.1:$(free_port)")
+    else
+      port=${PORTS[$name]}
+    fi
+    env AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
+      DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASES[$name]}" \
+      KAFKA_BROKERS="$KAFKA_BROKERS" \
+      GRPC_ADDR="127.0.0.1:$port" \
+      FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
+      "${metrics[@]}" \
+      "$BIN/$name-service" >>"$STATE_DIR/logs/$key.log" 2>&1 &
     PIDS+=($!)
-    SERVICE_PIDS[$name-service]=$!
+    SERVICE_PIDS[$key]=$!
   }
-  for name in order inventory fulfillment shipping; do start_service "$name"; done
-  for name in order inventory fulfillment shipping; do wait_for_port "${PORTS[$name]}" "$name-service"; done
-  log "services up: order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
+  # The port an instance listens on.
+  instance_port() { # name instance
+    if (($2 > 1)); then echo "${INSTANCE_PORTS[$1-service#$2]}"; else echo "${PORTS[$1]}"; fi
+  }
+  for name in order inventory fulfillment shipping; do
+    for ((i = 1; i <= INSTANCES; i++)); do start_service "$name" "$i"; done
+  done
+  for name in order inventory fulfillment shipping; do
+    for ((i = 1; i <= INSTANCES; i++)); do wait_for_port "$(instance_port "$name" "$i")" "$name-service #$i"; done
+  done
+  log "services up ($INSTANCES instance(s) each): order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
 
   export ORDER_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/orders" \
     INVENTORY_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/inventory" \

@@ -36,7 +36,7 @@ if [ "$status" != 0 ]; then exit "$status"; fi
 
 log "chaos run (small)"
 set +e
-PROFILE=dev bash scripts/chaos.sh --orders 500 --rate 20 --kills 1 2>&1 | tee "$STATE_DIR/chaos.log"
+PROFILE=dev bash scripts/chaos.sh --orders 500 --rate 20 --kills 1 --instances 2 2>&1 | tee "$STATE_DIR/chaos.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "$summary"

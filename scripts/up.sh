@@ -5,6 +5,7 @@
 # FULFILLMENT_MODE=manual makes warehouse staff (orderctl warehouse ...) confirm each step.
 #
 #   PROFILE=release|dev (default release)   ORDER_PORT/INVENTORY_PORT/... to move the gRPC ports
+#   INSTANCES=N: N instances of every service, sharing the partitions (docs/adr/0010)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
