@@ -48,6 +48,11 @@ pub fn event_consumed(event_type: &str, outcome: &'static str) {
         .increment(1);
 }
 
+/// A batch of plain events a handler refused one of: applied again the careful way.
+pub fn fast_path_fallback() {
+    counter!("orderflow_consumer_fast_path_fallbacks_total").increment(1);
+}
+
 /// One outbox row the broker acknowledged.
 pub fn event_published(event_type: &str) {
     counter!("orderflow_events_published_total", "event_type" => event_type.to_owned()).increment(1);

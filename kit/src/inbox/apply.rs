@@ -1,18 +1,20 @@
-//! Applying one batch in one transaction: each message in order, each event in a savepoint of
-//! its own. What cannot apply is dead-lettered at once (through the outbox, in the same
-//! transaction) and the batch goes on; only a transient failure fails the batch.
+//! Applying one batch in one transaction, as its [`plan`] says: a batch of plain events in one
+//! go (the fast path), any other each message in order, each event in a savepoint of its own.
+//! What cannot apply is dead-lettered at once (through the outbox, in the same transaction)
+//! and the batch goes on; only a transient failure fails the batch.
 
 use super::incoming::{Incoming, stored_text};
+use super::plan::{self, Step};
 use super::store::{self, Park};
 use super::{Applied, ConsumeError, EventHandler, HandlerError, InboxConsumer, Partition};
-use crate::envelope::{self, DecodeError};
+use crate::envelope::{self, DecodeError, Decoded};
 use crate::trace::TraceParent;
 use crate::{db, dlq, metrics, outbox, telemetry};
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use tracing::Instrument;
 
 /// Longest reason kept on a dead letter (bytes).
@@ -34,49 +36,113 @@ enum Fate {
 
 impl<H: EventHandler> InboxConsumer<H> {
     /// Applies `batch` (messages as read, in order) in one transaction with the offsets they
-    /// advance to. Public so tests can feed it any bytes at all.
+    /// advance to. A batch of plain events takes the fast path (the inbox written in one
+    /// statement, no savepoint per event); if a handler refuses one of them, the batch is
+    /// rolled back and applied again the careful way, each message on its own. Public so tests
+    /// can feed it any bytes at all.
     pub async fn apply(&mut self, batch: &[OwnedMessage]) -> Result<Applied, ConsumeError> {
+        if let Some(applied) = self.apply_batch(batch, true).await? {
+            return Ok(applied);
+        }
+        metrics::fast_path_fallback();
+        Ok(self.apply_batch(batch, false).await?.unwrap_or_default())
+    }
+
+    /// One attempt at `batch`; `None` if the fast path was tried and a handler refused an
+    /// event (nothing was committed).
+    async fn apply_batch(&mut self, batch: &[OwnedMessage], fast: bool) -> Result<Option<Applied>, ConsumeError> {
         let mut outcome = Applied::default();
         let mut tx = self.pool.begin().await?;
         if self.parked_keys.is_none() {
             self.parked_keys = Some(store::parked_keys(&mut tx, &self.group).await?);
         }
-        // Per partition: (the stored offset this batch started from, the next offset now).
-        let mut advanced: BTreeMap<Partition, (Option<i64>, i64)> = BTreeMap::new();
-        for message in batch {
-            let partition = (message.topic().to_owned(), message.partition());
-            let stored = match self.positions.get(&partition) {
-                Some(stored) => *stored,
-                None => {
-                    let stored = store::load_position(&mut tx, &self.group, &partition).await?;
-                    self.positions.insert(partition.clone(), stored);
-                    stored
-                }
-            };
-            let next = advanced.get(&partition).map(|(_, next)| *next).or(stored);
-            if let Some(next) = next.filter(|next| *next != message.offset()) {
-                outcome.skipped += 1;
-                self.seek(&partition, next);
-                continue;
+        let read: Vec<(Partition, i64)> =
+            batch.iter().map(|m| ((m.topic().to_owned(), m.partition()), m.offset())).collect();
+        for (partition, _) in &read {
+            if !self.positions.contains_key(partition) {
+                let stored = store::load_position(&mut tx, &self.group, partition).await?;
+                self.positions.insert(partition.clone(), stored);
             }
-            self.seeking.remove(&partition);
-            self.apply_one(&mut tx, Incoming::read(message), &mut outcome).await?;
-            advanced.insert(partition, (stored, message.offset() + 1));
         }
-        for (partition, (stored, next)) in &advanced {
+        let plan = plan::offsets(&read, &self.positions);
+        let mut consumed = Vec::new();
+        for ((message, (partition, _)), step) in batch.iter().zip(&read).zip(&plan.steps) {
+            match step {
+                Step::Pass { to } => {
+                    outcome.skipped += 1;
+                    self.seek(partition, *to);
+                }
+                Step::Consume => {
+                    self.seeking.remove(partition);
+                    consumed.push(Incoming::read(message));
+                }
+            }
+        }
+        let refs: Vec<&Incoming> = consumed.iter().collect();
+        let plain = if fast { plan::plain(&refs, self.parked_keys.as_ref().unwrap_or(&HashSet::new())) } else { None };
+        match plain {
+            Some(events) => {
+                if !self.apply_plain(&mut tx, &refs, &events, &mut outcome).await? {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+            }
+            None => {
+                for incoming in consumed {
+                    self.apply_one(&mut tx, incoming, &mut outcome).await?;
+                }
+            }
+        }
+        for (partition, (stored, next)) in &plan.advanced {
             if !store::store_position(&mut tx, &self.group, partition, *stored, *next).await? {
                 tracing::info!(topic = %partition.0, partition = partition.1, "offsets moved by another instance; batch dropped");
                 tx.rollback().await?;
                 self.positions.clear();
                 self.parked_keys = None;
-                return Ok(Applied { fenced: true, ..Applied::default() });
+                return Ok(Some(Applied { fenced: true, ..Applied::default() }));
             }
         }
         tx.commit().await?;
-        for (partition, (_, next)) in advanced {
+        for (partition, (_, next)) in plan.advanced {
             self.positions.insert(partition, Some(next));
         }
-        Ok(outcome)
+        Ok(Some(outcome))
+    }
+
+    /// The fast path: every message is a plain event. Records them all in the inbox at once,
+    /// then applies the new ones in order; false if a handler refused one (the caller rolls
+    /// back and goes the careful way). A transient database error fails the batch.
+    async fn apply_plain(
+        &self,
+        conn: &mut PgConnection,
+        consumed: &[&Incoming],
+        events: &[Decoded],
+        outcome: &mut Applied,
+    ) -> Result<bool, ConsumeError> {
+        let pairs: Vec<(&Decoded, &Incoming)> = events.iter().zip(consumed.iter().copied()).collect();
+        let new = store::insert_inbox_all(conn, &pairs).await?;
+        let first = plan::first_occurrences(&events.iter().map(|d| d.event_id).collect::<Vec<_>>());
+        let mut labels = Vec::with_capacity(events.len());
+        for (decoded, first) in events.iter().zip(first) {
+            let label = envelope::type_label(&decoded.envelope.event_type);
+            if !first || !new.contains(&decoded.event_id) {
+                outcome.duplicates += 1;
+                labels.push((label, "duplicate"));
+                continue;
+            }
+            match self.handler.handle(conn, &decoded.envelope).instrument(apply_span(decoded)).await {
+                Ok(()) => {
+                    outcome.applied += 1;
+                    labels.push((label, "applied"));
+                }
+                Err(HandlerError::Database(error)) if db::transient(&error) => return Err(error.into()),
+                Err(_) => return Ok(false),
+            }
+        }
+        for (label, outcome) in labels {
+            metrics::event_consumed(label, outcome);
+        }
+        Ok(true)
     }
 
     /// One message from the topic: an operator's answer to a dead letter is carried out (if it
@@ -209,17 +275,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             savepoint.rollback().await?;
             return Ok(Fate::Done);
         }
-        let trace = TraceParent::parse(&decoded.envelope.traceparent);
-        let span = tracing::info_span!(
-            "apply",
-            event_type = label,
-            order_id = %stored_text(decoded.envelope.order_id.as_bytes(), 64),
-            event_id = %decoded.event_id,
-            trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
-        );
-        if let Some(trace) = trace {
-            telemetry::continue_trace(&span, &trace);
-        }
+        let span = apply_span(&decoded);
         let reason = match self.handler.handle(&mut savepoint, &decoded.envelope).instrument(span.clone()).await {
             Ok(()) => {
                 savepoint.commit().await?;
@@ -298,4 +354,20 @@ impl<H: EventHandler> InboxConsumer<H> {
         outbox::enqueue_raw(conn, &self.dead_letter_topic, &incoming.key, payload, headers).await?;
         store::park(conn, &self.group, incoming, how, error).await
     }
+}
+
+/// The span an event is applied in, continuing the trace it carries.
+fn apply_span(decoded: &Decoded) -> tracing::Span {
+    let trace = TraceParent::parse(&decoded.envelope.traceparent);
+    let span = tracing::info_span!(
+        "apply",
+        event_type = envelope::type_label(&decoded.envelope.event_type),
+        order_id = %stored_text(decoded.envelope.order_id.as_bytes(), 64),
+        event_id = %decoded.event_id,
+        trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
+    );
+    if let Some(trace) = trace {
+        telemetry::continue_trace(&span, &trace);
+    }
+    span
 }

@@ -21,6 +21,7 @@ mod apply;
 mod consume;
 mod incoming;
 pub mod lease;
+mod plan;
 mod store;
 
 pub use store::stored_offsets;

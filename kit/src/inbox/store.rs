@@ -141,6 +141,33 @@ pub async fn insert_inbox(
     record(conn, decoded.event_id, &decoded.envelope.event_type, incoming, false).await
 }
 
+/// Records the events of a batch in the inbox in one statement; returns the ids that were not
+/// there yet (a copy later in the same batch is not new either).
+pub async fn insert_inbox_all(
+    conn: &mut PgConnection,
+    events: &[(&Decoded, &Incoming)],
+) -> Result<HashSet<uuid::Uuid>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|(d, _)| d.event_id).collect();
+    let types: Vec<String> =
+        events.iter().map(|(d, _)| stored_text(d.envelope.event_type.as_bytes(), MAX_EVENT_TYPE)).collect();
+    let topics: Vec<&str> = events.iter().map(|(_, i)| i.topic.as_str()).collect();
+    let partitions: Vec<i32> = events.iter().map(|(_, i)| i.partition).collect();
+    let offsets: Vec<i64> = events.iter().map(|(_, i)| i.offset).collect();
+    let new: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO inbox (event_id, event_type, topic, partition, \"offset\", skipped) \
+         SELECT id, t, tp, p, o, false FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int8[]) AS b(id, t, tp, p, o) \
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    )
+    .bind(ids)
+    .bind(types)
+    .bind(topics)
+    .bind(partitions)
+    .bind(offsets)
+    .fetch_all(conn)
+    .await?;
+    Ok(new.into_iter().collect())
+}
+
 /// Records an event of a type this build does not know as seen and skipped; false if it was
 /// there already.
 pub async fn record_skipped(
