@@ -4,13 +4,23 @@
 # `orderctl bench` measures, in one run on this machine, the raw limits (broker, database, bare
 # gRPC) and the pipeline, and prints the figures and their ratios. Everything stops at the end.
 #
-#   bash scripts/bench.sh [orderctl bench options, e.g. --step-secs 15 --rates 100,200,400]
+#   bash scripts/bench.sh [--instances N] [orderctl bench options, e.g. --step-secs 15 --rates 100,200,400]
+#
+# --instances N runs N instances of every service (sharing the partitions; the bench prints how
+# they were spread). PostgreSQL loads pg_stat_statements, so statements per order are counted.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+if [ "${1:-}" = --instances ]; then
+  INSTANCES=$2
+  shift 2
+fi
 PROFILE=${PROFILE:-release}
+PG_SETTINGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 start_stack
 create_database bench
+"$(pg_bindir)/psql" -q -v ON_ERROR_STOP=1 "postgres://postgres@127.0.0.1:$PG_PORT/bench" \
+  -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 pids=()
 for service in "${!SERVICE_PIDS[@]}"; do pids+=(--pid "$service=${SERVICE_PIDS[$service]}"); done
 log "benchmarking (reports and charts per step in $ROOT/bench/)"

@@ -14,8 +14,8 @@
 #
 # Options: --orders N, --rate PER_SECOND, --kills PER_SERVICE, --seed N (the fault schedule and
 # pauses, drawn by `orderctl chaos plan`; printed, so a run can be repeated), --instances N
-# (instances per service, sharing the partitions; a kill SIGKILLs one instance, chosen from the
-# seed, and the others must take its partitions).
+# (instances per service, sharing the partitions; a kill SIGKILLs one instance, the kills taking
+# the instances in turn, and the others must take its partitions).
 # PROFILE=dev|release (default release).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -46,10 +46,8 @@ KILLED=0 RESTARTED=0 CRASHED=0 HEALTH_MISSES=0
 event() { printf '[%6.1fs] %s\n' "$(( ($(date +%s%N) - STARTED) / 1000000 ))e-3" "$*"; }
 pause() { sleep "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"; } # milliseconds
 
-# Which instance a kill takes: from the seed, so a run can be repeated.
-RANDOM=$SEED
-kill_service() { # name down_ms
-  local name=$1 instance=$((RANDOM % INSTANCES + 1)) key=$1-service
+kill_service() { # name down_ms instance
+  local name=$1 instance=$3 key=$1-service
   if ((instance > 1)); then key+="#$instance"; fi
   local pid=${SERVICE_PIDS[$key]}
   kill -KILL "$pid"
@@ -116,13 +114,13 @@ check_alive() {
 # The fault schedule, drawn from the seed: the broker and PostgreSQL once, each service --kills
 # times, shuffled; spread over the first 85 % of the placing window, each at a random point of
 # its own slot, one at a time (`orderctl chaos plan` prints it; see its lines below).
-PLAN=$("$BIN/orderctl" chaos plan --seed "$SEED" --kills "$KILLS" --orders "$ORDERS" --rate "$RATE")
-FAULTS=() DELAYS=() DOWNS=()
-while read -r what a b c; do
+PLAN=$("$BIN/orderctl" chaos plan --seed "$SEED" --kills "$KILLS" --orders "$ORDERS" --rate "$RATE" --instances "$INSTANCES")
+FAULTS=() DELAYS=() DOWNS=() VICTIMS=()
+while read -r what a b c d; do
   case $what in
     window_ms) WINDOW_MS=$a ;;
     slot_ms) SLOT_MS=$a ;;
-    fault) FAULTS+=("$a") DELAYS+=("$b") DOWNS+=("$c") ;;
+    fault) FAULTS+=("$a") DELAYS+=("$b") DOWNS+=("$c") VICTIMS+=("$d") ;;
   esac
 done <<<"$PLAN"
 log "chaos: $ORDERS orders at $RATE/s (~$((WINDOW_MS / 1000)) s), $INSTANCES instance(s) per service; faults: ${FAULTS[*]}; seed $SEED"
@@ -136,7 +134,7 @@ for i in "${!FAULTS[@]}"; do
   case ${FAULTS[i]} in
     broker) bounce_broker ;;
     postgres) bounce_postgres ;;
-    *) kill_service "${FAULTS[i]}" "${DOWNS[i]}" ;;
+    *) kill_service "${FAULTS[i]}" "${DOWNS[i]}" "${VICTIMS[i]}" ;;
   esac
   check_alive
   left=$((slot_end - $(date +%s%N) / 1000000))

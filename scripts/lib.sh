@@ -179,7 +179,8 @@ start_stack() {
     fi
   done
 
-  start_postgres
+  # shellcheck disable=SC2086 # PG_SETTINGS: extra server settings, e.g. "-c name=value ..."
+  start_postgres ${PG_SETTINGS:-}
   for name in orders inventory fulfillment shipping; do create_database "$name"; done
   start_tansu
 

@@ -11,6 +11,7 @@
 //! `raw` measures (a) to (c), `procs` the processes' CPU and memory; the pipeline steps drive
 //! `orderctl load` (`crate::load`).
 
+mod pgstats;
 mod procs;
 mod raw;
 
@@ -42,11 +43,14 @@ pub struct BenchArgs {
     /// Also watch every process with this command name, summed (repeatable: tansu, postgres).
     #[arg(long = "comm")]
     comms: Vec<String>,
-    /// Seconds per measurement step.
-    #[arg(long, default_value_t = 8)]
+    /// Seconds per measurement step ("sustained" is judged over a whole step).
+    #[arg(long, default_value_t = 60)]
     step_secs: u64,
+    /// Seconds the idle stack is watched before the first step.
+    #[arg(long, default_value_t = 20)]
+    idle_secs: u64,
     /// Pipeline rates tried, in orders/s, until one is not sustained.
-    #[arg(long, value_delimiter = ',', default_value = "50,100,150,200,300,400,600,800,1000")]
+    #[arg(long, value_delimiter = ',', default_value = "100,200,300,400,600,800,1000")]
     rates: Vec<f64>,
     /// Connections for the raw commit rate (a service's pool size).
     #[arg(long, default_value_t = 10)]
@@ -100,6 +104,8 @@ struct Stack<'a> {
     broker: &'a Broker,
     orders: OrderServiceClient<Authorized>,
     inventory: InventoryServiceClient<Authorized>,
+    /// Any database of the stack's PostgreSQL: its statistics are read through it.
+    stats: sqlx::PgPool,
 }
 
 impl Stack<'_> {
@@ -120,9 +126,26 @@ async fn settle(args: &BenchArgs, stack: &Stack<'_>) {
     }
 }
 
-/// One load step, watched.
+/// One load step, watched: CPU per process (in % and per order), PostgreSQL's CPU per order,
+/// and per database the statements, commits and rows per order, from PostgreSQL's statistics.
+#[allow(clippy::cast_precision_loss)]
 async fn measure(args: &BenchArgs, load: &LoadArgs, stack: &Stack<'_>) -> anyhow::Result<load::Measured> {
-    let measured = watched(args, stack.run(load)).await?;
+    let before = pgstats::snapshot(&stack.stats).await;
+    let (measured, usage) = watched(args, stack.run(load)).await;
+    let measured = measured?;
+    usage.print_percent();
+    usage.print_per_order(measured.placed);
+    if let Some(postgres) = usage.cpu_of("postgres").filter(|_| measured.placed > 0) {
+        println!("      PostgreSQL CPU per order: {:.3} ms", postgres * 1000.0 / measured.placed as f64);
+    }
+    match (before, pgstats::snapshot(&stack.stats).await) {
+        (Ok(before), Ok(after)) => {
+            for line in pgstats::per_order(&before, &after, measured.placed) {
+                println!("      per order, {line}");
+            }
+        }
+        (Err(error), _) | (_, Err(error)) => println!("      (no database statistics: {error:#})"),
+    }
     load::write_report(load, &measured)?;
     Ok(measured)
 }
@@ -156,8 +179,14 @@ pub async fn bench(
     inventory: InventoryServiceClient<Authorized>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
-    let stack = Stack { broker: broker_args, orders, inventory };
+    let stats = orderflow_kit::db::pool(&args.database_url, 2)?;
+    let stack = Stack { broker: broker_args, orders, inventory, stats };
     let step = args.step_secs;
+    println!("== the idle stack ({} s, no orders)", args.idle_secs);
+    let ((), idle) = watched(args, tokio::time::sleep(Duration::from_secs(args.idle_secs))).await;
+    idle.print_percent();
+    let total: f64 = idle.processes.iter().filter(|(name, _, _)| name != "load generator").map(|(_, cpu, _)| cpu).sum();
+    println!("  idle stack CPU: {:.1}% of one core", total / idle.seconds.max(0.001) * 100.0);
     println!("== raw limits (same machine, same client settings)");
     let (broker_rate, hop) = broker(broker_args, 50_000, 400, Duration::from_millis(args.fetch_wait_ms))
         .await
@@ -173,6 +202,10 @@ pub async fn bench(
     println!("  (c) bare tonic unary call (health Check), 32 in flight: {grpc_rate:.0} calls/s");
 
     println!("== the pipeline");
+    match pgstats::leases(&stack.stats).await {
+        Ok(leases) => println!("  partitions per instance (consumer leases): {leases}"),
+        Err(error) => println!("  (partition leases unknown: {error:#})"),
+    }
     let mut sustained: Option<(f64, load::Measured)> = None;
     let mut at_100 = None;
     for rate in &args.rates {
@@ -267,6 +300,7 @@ mod tests {
             pids: vec![],
             comms: vec![],
             step_secs: 8,
+            idle_secs: 1,
             rates: vec![100.0],
             connections: 10,
             fetch_wait_ms: 10,

@@ -30,31 +30,70 @@ pub fn sample_comm(comm: &str) -> f64 {
         .sum()
 }
 
-/// Runs `work` while watching the processes; prints CPU % (of one core, over the wall time
-/// of `work`) and RSS per process.
-pub async fn watched<T>(args: &BenchArgs, work: impl Future<Output = T>) -> T {
-    let before: Vec<_> = args.pids.iter().map(|(_, pid)| sample(*pid)).collect();
+/// CPU seconds each watched process (and command name) used over a piece of work, its wall
+/// time and the resident MB at its end.
+#[derive(Debug, Default)]
+pub struct Usage {
+    pub seconds: f64,
+    /// (name, CPU seconds, resident MB; `None` for a command name's sum).
+    pub processes: Vec<(String, f64, Option<f64>)>,
+}
+
+impl Usage {
+    /// CPU % of one core per process, and resident memory.
+    pub fn print_percent(&self) {
+        let usage: Vec<String> = self
+            .processes
+            .iter()
+            .map(|(name, cpu, rss)| {
+                let percent = cpu / self.seconds.max(0.001) * 100.0;
+                match rss {
+                    Some(rss) => format!("{name} {percent:.0}% {rss:.0} MB"),
+                    None => format!("{name} {percent:.0}%"),
+                }
+            })
+            .collect();
+        if !usage.is_empty() {
+            println!("      cpu (of one core) / rss: {}", usage.join(", "));
+        }
+    }
+
+    /// CPU milliseconds per order, per process, for `orders` orders.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn print_per_order(&self, orders: u64) {
+        if orders == 0 {
+            return;
+        }
+        let per_order: Vec<String> =
+            self.processes.iter().map(|(name, cpu, _)| format!("{name} {:.2}", cpu * 1000.0 / orders as f64)).collect();
+        println!("      cpu ms per order: {}", per_order.join(", "));
+    }
+
+    /// The CPU seconds of the command name `comm`, if watched.
+    pub fn cpu_of(&self, comm: &str) -> Option<f64> {
+        self.processes.iter().find(|(name, _, rss)| name == comm && rss.is_none()).map(|(_, cpu, _)| *cpu)
+    }
+}
+
+/// Runs `work` while watching the processes (the services, this process as the load
+/// generator, and every process of each command name); returns what it used.
+pub async fn watched<T>(args: &BenchArgs, work: impl Future<Output = T>) -> (T, Usage) {
+    let mut pids = args.pids.clone();
+    pids.push(("load generator".to_owned(), std::process::id()));
+    let before: Vec<_> = pids.iter().map(|(_, pid)| sample(*pid)).collect();
     let before_comms: Vec<f64> = args.comms.iter().map(|c| sample_comm(c)).collect();
     let started = Instant::now();
     let result = work.await;
-    let seconds = started.elapsed().as_secs_f64().max(0.001);
-    let mut usage: Vec<String> = args
-        .pids
-        .iter()
-        .zip(before)
-        .filter_map(|((name, pid), before)| {
-            let (cpu0, _) = before?;
-            let (cpu1, rss) = sample(*pid)?;
-            Some(format!("{name} {:.0}% {:.0} MB", (cpu1 - cpu0) / seconds * 100.0, rss))
-        })
-        .collect();
+    let mut usage = Usage { seconds: started.elapsed().as_secs_f64(), processes: Vec::new() };
+    for ((name, pid), before) in pids.iter().zip(before) {
+        if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, sample(*pid)) {
+            usage.processes.push((name.clone(), cpu1 - cpu0, Some(rss)));
+        }
+    }
     for (comm, cpu0) in args.comms.iter().zip(before_comms) {
-        usage.push(format!("{comm} {:.0}%", (sample_comm(comm) - cpu0) / seconds * 100.0));
+        usage.processes.push((comm.clone(), sample_comm(comm) - cpu0, None));
     }
-    if !usage.is_empty() {
-        println!("      cpu (of one core) / rss: {}", usage.join(", "));
-    }
-    result
+    (result, usage)
 }
 
 #[cfg(test)]

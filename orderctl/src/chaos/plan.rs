@@ -20,6 +20,9 @@ pub struct PlanArgs {
     /// Orders per second.
     #[arg(long, default_value_t = 25.0)]
     rate: f64,
+    /// Instances per service: each kill takes one of them, and the kills are spread over them.
+    #[arg(long, default_value_t = 1)]
+    instances: u32,
 }
 
 /// The services a chaos run kills, in the order their kills are listed before the shuffle.
@@ -35,6 +38,8 @@ pub struct Fault {
     /// How long a killed service stays down before it is restarted (0 for the broker and
     /// PostgreSQL, which are restarted once the services report NOT_SERVING).
     pub down_ms: u64,
+    /// Which instance of the service is killed, from 1 (1 for the broker and PostgreSQL).
+    pub instance: u32,
 }
 
 /// A run's schedule: one fault at a time, each in its own slot; the slots cover the first 85 %
@@ -64,14 +69,23 @@ impl Draws {
     }
 }
 
-/// The schedule of a run of `orders` at `rate` per second with `kills` kills of each service.
-pub fn plan(seed: u64, kills: u32, orders: u64, rate: f64) -> anyhow::Result<Plan> {
+/// The schedule of a run of `orders` at `rate` per second with `kills` kills of each service,
+/// spread over its `instances` instances in turn (from a drawn first one).
+pub fn plan(seed: u64, kills: u32, orders: u64, rate: f64, instances: u32) -> anyhow::Result<Plan> {
     anyhow::ensure!(rate.is_finite() && rate > 0.0, "--rate must be a positive number of orders per second");
-    let mut faults: Vec<&str> = vec!["broker", "postgres"];
-    for service in SERVICES {
-        faults.extend(std::iter::repeat_n(service, kills as usize));
-    }
+    anyhow::ensure!(instances > 0, "--instances must be at least 1");
     let mut draws = Draws::new(seed);
+    // Drawn only with several instances, so a one-instance seed keeps its schedule.
+    let first = if instances > 1 { draws.between(0, u64::from(instances) - 1) } else { 0 };
+    let mut faults: Vec<(&str, u32)> = vec![("broker", 1), ("postgres", 1)];
+    let mut kill = 0u64;
+    for service in SERVICES {
+        for _ in 0..kills {
+            let instance = u32::try_from((first + kill) % u64::from(instances)).unwrap_or(0) + 1;
+            faults.push((service, instance));
+            kill += 1;
+        }
+    }
     // Fisher-Yates.
     for i in (1..faults.len()).rev() {
         let j = usize::try_from(draws.between(0, i as u64)).unwrap_or(0);
@@ -82,10 +96,10 @@ pub fn plan(seed: u64, kills: u32, orders: u64, rate: f64) -> anyhow::Result<Pla
     let slot_ms = window_ms * 85 / 100 / faults.len() as u64;
     let faults = faults
         .into_iter()
-        .map(|what| {
+        .map(|(what, instance)| {
             let delay_ms = draws.between(0, slot_ms / 2);
             let down_ms = if SERVICES.contains(&what) { draws.between(200, 2000) } else { 0 };
-            Fault { what: what.to_owned(), delay_ms, down_ms }
+            Fault { what: what.to_owned(), delay_ms, down_ms, instance }
         })
         .collect();
     Ok(Plan { window_ms, slot_ms, faults })
@@ -93,11 +107,11 @@ pub fn plan(seed: u64, kills: u32, orders: u64, rate: f64) -> anyhow::Result<Pla
 
 impl Plan {
     /// What `chaos plan` prints, one item a line for the script to read:
-    /// `window_ms N`, `slot_ms N`, then `fault <what> <delay ms> <down ms>` in order.
+    /// `window_ms N`, `slot_ms N`, then `fault <what> <delay ms> <down ms> <instance>` in order.
     pub fn render(&self) -> String {
         let mut text = format!("window_ms {}\nslot_ms {}\n", self.window_ms, self.slot_ms);
         for fault in &self.faults {
-            let _ = writeln!(text, "fault {} {} {}", fault.what, fault.delay_ms, fault.down_ms);
+            let _ = writeln!(text, "fault {} {} {} {}", fault.what, fault.delay_ms, fault.down_ms, fault.instance);
         }
         text
     }
@@ -105,7 +119,7 @@ impl Plan {
 
 /// `orderctl chaos plan`.
 pub fn print(args: &PlanArgs) -> anyhow::Result<()> {
-    print!("{}", plan(args.seed, args.kills, args.orders, args.rate)?.render());
+    print!("{}", plan(args.seed, args.kills, args.orders, args.rate, args.instances)?.render());
     Ok(())
 }
 
@@ -115,15 +129,15 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule() {
-        assert_eq!(plan(42, 3, 5000, 25.0).unwrap(), plan(42, 3, 5000, 25.0).unwrap());
+        assert_eq!(plan(42, 3, 5000, 25.0, 1).unwrap(), plan(42, 3, 5000, 25.0, 1).unwrap());
         let schedules: std::collections::HashSet<String> =
-            (0..20).map(|seed| plan(seed, 3, 5000, 25.0).unwrap().render()).collect();
+            (0..20).map(|seed| plan(seed, 3, 5000, 25.0, 1).unwrap().render()).collect();
         assert_eq!(schedules.len(), 20, "neighbouring seeds give different schedules");
     }
 
     #[test]
     fn every_fault_comes_once_in_its_slot() {
-        let plan = plan(7, 3, 5000, 25.0).unwrap();
+        let plan = plan(7, 3, 5000, 25.0, 1).unwrap();
         assert_eq!((plan.window_ms, plan.slot_ms), (200_000, 200_000 * 85 / 100 / 14));
         let mut what: Vec<&str> = plan.faults.iter().map(|f| f.what.as_str()).collect();
         what.sort_unstable();
@@ -145,24 +159,24 @@ mod tests {
     #[test]
     fn the_faults_are_shuffled() {
         let orders: std::collections::HashSet<Vec<String>> = (0..10)
-            .map(|seed| plan(seed, 1, 500, 20.0).unwrap().faults.into_iter().map(|f| f.what).collect())
+            .map(|seed| plan(seed, 1, 500, 20.0, 1).unwrap().faults.into_iter().map(|f| f.what).collect())
             .collect();
         assert!(orders.len() > 1, "the order of the faults depends on the seed");
     }
 
     #[test]
     fn no_kills_leaves_the_broker_and_postgres() {
-        let plan = plan(1, 0, 500, 20.0).unwrap();
+        let plan = plan(1, 0, 500, 20.0, 1).unwrap();
         assert_eq!((plan.window_ms, plan.slot_ms), (25_000, 25_000 * 85 / 100 / 2));
         assert_eq!(plan.faults.len(), 2);
     }
 
     #[test]
     fn the_window_is_orders_over_rate() {
-        assert_eq!(plan(1, 1, 100, 20.0).unwrap().window_ms, 5_000);
-        assert_eq!(plan(1, 1, 100, 3.0).unwrap().window_ms, 33_333, "truncated, as awk's %d");
+        assert_eq!(plan(1, 1, 100, 20.0, 1).unwrap().window_ms, 5_000);
+        assert_eq!(plan(1, 1, 100, 3.0, 1).unwrap().window_ms, 33_333, "truncated, as awk's %d");
         for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(plan(1, 1, 100, rate).is_err(), "{rate}");
+            assert!(plan(1, 1, 100, rate, 1).is_err(), "{rate}");
         }
     }
 
@@ -172,10 +186,22 @@ mod tests {
             window_ms: 5000,
             slot_ms: 708,
             faults: vec![
-                Fault { what: "postgres".into(), delay_ms: 12, down_ms: 0 },
-                Fault { what: "order".into(), delay_ms: 300, down_ms: 1500 },
+                Fault { what: "postgres".into(), delay_ms: 12, down_ms: 0, instance: 1 },
+                Fault { what: "order".into(), delay_ms: 300, down_ms: 1500, instance: 2 },
             ],
         };
-        assert_eq!(plan.render(), "window_ms 5000\nslot_ms 708\nfault postgres 12 0\nfault order 300 1500\n");
+        assert_eq!(plan.render(), "window_ms 5000\nslot_ms 708\nfault postgres 12 0 1\nfault order 300 1500 2\n");
+    }
+
+    #[test]
+    fn kills_are_spread_over_the_instances() {
+        for seed in 0..10 {
+            let plan = plan(seed, 1, 500, 20.0, 2).unwrap();
+            let kills: Vec<u32> =
+                plan.faults.iter().filter(|f| SERVICES.contains(&f.what.as_str())).map(|f| f.instance).collect();
+            assert_eq!(kills.iter().filter(|i| **i == 1).count(), 2, "{kills:?}");
+            assert_eq!(kills.iter().filter(|i| **i == 2).count(), 2, "{kills:?}");
+        }
+        assert!(plan(3, 3, 500, 20.0, 1).unwrap().faults.iter().all(|f| f.instance == 1));
     }
 }
