@@ -9,6 +9,7 @@ use orderflow_proto::order::v1::{Order, OrderStatus, TimelineEntry};
 use prost::Message;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Postgres};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
@@ -97,6 +98,81 @@ pub async fn append_timeline(
     .bind(&event.producer)
     .bind(envelope::occurred_at(event))
     .bind(step)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records many events in their orders' timelines in one statement: (order, event, step).
+pub async fn append_timeline_all(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, &EventEnvelope, i32)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let event_ids: Vec<Uuid> = rows.iter().map(|(_, e, _)| Uuid::parse_str(&e.event_id).unwrap_or_default()).collect();
+    let order_ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
+    let types: Vec<&str> = rows.iter().map(|(_, e, _)| e.event_type.as_str()).collect();
+    let producers: Vec<&str> = rows.iter().map(|(_, e, _)| e.producer.as_str()).collect();
+    let occurred: Vec<DateTime<Utc>> = rows.iter().map(|(_, e, _)| envelope::occurred_at(e)).collect();
+    let steps: Vec<i32> = rows.iter().map(|(_, _, step)| *step).collect();
+    sqlx::query(
+        "INSERT INTO order_timeline (event_id, order_id, event_type, producer, occurred_at, step) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::int[]) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_ids)
+    .bind(order_ids)
+    .bind(types)
+    .bind(producers)
+    .bind(occurred)
+    .bind(steps)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Locks the rows of `order_ids` (in id order, so concurrent batches cannot deadlock) and
+/// returns their views; unknown orders are missing from the map.
+pub async fn lock_views(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<HashMap<Uuid, View>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, String, String, String, String)> = sqlx::query_as(
+        "SELECT order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason FROM orders \
+         WHERE order_id = ANY($1) ORDER BY order_id FOR UPDATE",
+    )
+    .bind(order_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, status, rejection_reason, carrier, tracking_number, cancellation_reason)| {
+            let status = OrderStatus::from_str_name(&status).unwrap_or(OrderStatus::Unspecified);
+            (id, View { status, rejection_reason, carrier, tracking_number, cancellation_reason })
+        })
+        .collect())
+}
+
+/// Saves many views in one statement.
+pub async fn save_views(conn: &mut PgConnection, views: &[(Uuid, &View)]) -> Result<(), sqlx::Error> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = views.iter().map(|(id, _)| *id).collect();
+    let statuses: Vec<&str> = views.iter().map(|(_, v)| v.status.as_str_name()).collect();
+    let column = |f: fn(&View) -> &str| views.iter().map(|(_, v)| f(v)).collect::<Vec<&str>>();
+    sqlx::query(
+        "UPDATE orders o SET status = v.status, rejection_reason = v.rejection_reason, carrier = v.carrier, \
+         tracking_number = v.tracking_number, cancellation_reason = v.cancellation_reason, updated_at = now() \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+         AS v(order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason) \
+         WHERE o.order_id = v.order_id",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .bind(column(|v| &v.rejection_reason))
+    .bind(column(|v| &v.carrier))
+    .bind(column(|v| &v.tracking_number))
+    .bind(column(|v| &v.cancellation_reason))
     .execute(conn)
     .await?;
     Ok(())

@@ -7,7 +7,7 @@ use super::incoming::{Incoming, stored_text};
 use super::plan::{self, Step};
 use super::store::{self, Park};
 use super::{Applied, ConsumeError, EventHandler, HandlerError, InboxConsumer, Partition};
-use crate::envelope::{self, DecodeError, Decoded};
+use crate::envelope::{self, DecodeError, Decoded, EventEnvelope};
 use crate::trace::TraceParent;
 use crate::{db, dlq, metrics, outbox, telemetry};
 use rdkafka::Message;
@@ -123,21 +123,21 @@ impl<H: EventHandler> InboxConsumer<H> {
         let new = store::insert_inbox_all(conn, &pairs).await?;
         let first = plan::first_occurrences(&events.iter().map(|d| d.event_id).collect::<Vec<_>>());
         let mut labels = Vec::with_capacity(events.len());
+        let mut fresh = Vec::with_capacity(events.len());
         for (decoded, first) in events.iter().zip(first) {
             let label = envelope::type_label(&decoded.envelope.event_type);
-            if !first || !new.contains(&decoded.event_id) {
+            if first && new.contains(&decoded.event_id) {
+                fresh.push(&decoded.envelope);
+                labels.push((label, "applied"));
+            } else {
                 outcome.duplicates += 1;
                 labels.push((label, "duplicate"));
-                continue;
             }
-            match self.handler.handle(conn, &decoded.envelope).instrument(apply_span(decoded)).await {
-                Ok(()) => {
-                    outcome.applied += 1;
-                    labels.push((label, "applied"));
-                }
-                Err(HandlerError::Database(error)) if db::transient(&error) => return Err(error.into()),
-                Err(_) => return Ok(false),
-            }
+        }
+        match self.handler.handle_all(conn, &fresh).await {
+            Ok(()) => outcome.applied += fresh.len(),
+            Err(HandlerError::Database(error)) if db::transient(&error) => return Err(error.into()),
+            Err(_) => return Ok(false),
         }
         for (label, outcome) in labels {
             metrics::event_consumed(label, outcome);
@@ -275,7 +275,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             savepoint.rollback().await?;
             return Ok(Fate::Done);
         }
-        let span = apply_span(&decoded);
+        let span = apply_span(&decoded.envelope);
         let reason = match self.handler.handle(&mut savepoint, &decoded.envelope).instrument(span.clone()).await {
             Ok(()) => {
                 savepoint.commit().await?;
@@ -357,13 +357,13 @@ impl<H: EventHandler> InboxConsumer<H> {
 }
 
 /// The span an event is applied in, continuing the trace it carries.
-fn apply_span(decoded: &Decoded) -> tracing::Span {
-    let trace = TraceParent::parse(&decoded.envelope.traceparent);
+pub(super) fn apply_span(event: &EventEnvelope) -> tracing::Span {
+    let trace = TraceParent::parse(&event.traceparent);
     let span = tracing::info_span!(
         "apply",
-        event_type = envelope::type_label(&decoded.envelope.event_type),
-        order_id = %stored_text(decoded.envelope.order_id.as_bytes(), 64),
-        event_id = %decoded.event_id,
+        event_type = envelope::type_label(&event.event_type),
+        order_id = %stored_text(event.order_id.as_bytes(), 64),
+        event_id = %stored_text(event.event_id.as_bytes(), 64),
         trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
     );
     if let Some(trace) = trace {

@@ -52,7 +52,7 @@ pub fn timeline_step(event_type: &str) -> Option<i32> {
 }
 
 /// The position of a status in the flow, used to order the timeline causally.
-pub fn step(status: OrderStatus) -> i32 {
+pub const fn step(status: OrderStatus) -> i32 {
     match status {
         OrderStatus::Unspecified => 0,
         OrderStatus::Placed => 1,

@@ -8,3 +8,6 @@ pub mod domain;
 mod on_event;
 
 pub use on_event::{Projection, apply};
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ use crate::{request_shipment, store};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use sqlx::postgres::PgConnection;
+use uuid::Uuid;
 
 /// The order projection, fed by the inventory, fulfillment and shipping topics.
 #[derive(Debug, Clone)]
@@ -39,5 +40,50 @@ impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some(before) = apply(conn, event).await? else { return Ok(()) };
         request_shipment::on_packed(conn, &self.orders_topic, event, &before).await
+    }
+
+    /// The batch at once, deciding as `handle` does event by event: the batch's orders are
+    /// locked and read in one statement, evolved in order in memory, and written back with
+    /// their timeline entries in one statement each.
+    async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
+        let mut about = Vec::with_capacity(events.len());
+        for event in events {
+            let Some(payload) = event.payload.as_ref() else { continue };
+            let Some(step) = domain::timeline_step(envelope::event_type(payload)) else { continue };
+            about.push((inbox::order_id(event)?, *event, payload, step));
+        }
+        if about.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<Uuid> = about.iter().map(|(id, ..)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let locked = store::lock_views(conn, &ids).await?;
+        let mut views = locked.clone();
+        let mut requests = Vec::new();
+        let mut timeline = Vec::with_capacity(about.len());
+        for (order_id, event, payload, step) in about {
+            let Some(before) = views.get(&order_id).cloned() else {
+                return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
+            };
+            timeline.push((order_id, event, step));
+            for request in request_shipment::request(conn, &self.orders_topic, event, &before).await? {
+                requests.push((timeline.len(), order_id, request));
+            }
+            views.insert(order_id, domain::evolve(&before, payload));
+        }
+        let mut rows: Vec<(Uuid, &EventEnvelope, i32)> = Vec::with_capacity(timeline.len() + requests.len());
+        let mut requested = requests.iter().peekable();
+        for (i, row) in timeline.into_iter().enumerate() {
+            rows.push(row);
+            while let Some((_, order_id, request)) = requested.next_if(|(after, ..)| *after == i + 1) {
+                rows.push((*order_id, request, request_shipment::TIMELINE_STEP));
+            }
+        }
+        let changed: Vec<(Uuid, &View)> =
+            views.iter().filter(|(id, view)| locked.get(*id) != Some(*view)).map(|(id, view)| (*id, view)).collect();
+        store::save_views(conn, &changed).await?;
+        store::append_timeline_all(conn, &rows).await?;
+        Ok(())
     }
 }

@@ -20,13 +20,30 @@ pub async fn on_packed(
     event: &EventEnvelope,
     before: &View,
 ) -> Result<(), HandlerError> {
-    let Some(Payload::Packed(packed)) = event.payload.as_ref() else { return Ok(()) };
-    let Ok(requests) = RequestShipment::decide(before, packed);
-    for requested in requests {
-        let order_id = inbox::order_id(event)?;
-        let (subject, payload) = (Subject::Order(&event.order_id), Payload::ShipmentRequested(requested));
-        let request = outbox::emit(conn, crate::SERVICE, orders_topic, subject, payload, &Cause::event(event)).await?;
-        store::append_timeline(conn, order_id, &request, step(OrderStatus::Packed)).await?;
+    let order_id = inbox::order_id(event)?;
+    for request in request(conn, orders_topic, event, before).await? {
+        store::append_timeline(conn, order_id, &request, TIMELINE_STEP).await?;
     }
     Ok(())
+}
+
+/// Where the handover goes in the timeline: with Packed.
+pub const TIMELINE_STEP: i32 = step(OrderStatus::Packed);
+
+/// The same decision without the timeline: emits what it decides and returns the events, for
+/// the caller to record in the timeline (the projection's batch records them all at once).
+pub async fn request(
+    conn: &mut PgConnection,
+    orders_topic: &str,
+    event: &EventEnvelope,
+    before: &View,
+) -> Result<Vec<EventEnvelope>, HandlerError> {
+    let Some(Payload::Packed(packed)) = event.payload.as_ref() else { return Ok(Vec::new()) };
+    let Ok(requests) = RequestShipment::decide(before, packed);
+    let mut emitted = Vec::with_capacity(requests.len());
+    for requested in requests {
+        let (subject, payload) = (Subject::Order(&event.order_id), Payload::ShipmentRequested(requested));
+        emitted.push(outbox::emit(conn, crate::SERVICE, orders_topic, subject, payload, &Cause::event(event)).await?);
+    }
+    Ok(emitted)
 }
