@@ -46,7 +46,8 @@ impl Row {
 const COLUMNS: &str =
     "order_id, status, reserved, tote_id, package_id, weight_grams, cause_event_id, correlation_id, traceparent";
 
-/// Creates the order's fulfillment; false if it already exists.
+/// Creates the order's fulfillment in `state` (new, or with its automatic steps taken); false
+/// if it already exists.
 pub async fn insert(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -54,12 +55,15 @@ pub async fn insert(
     cause: &Cause,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO fulfillments (order_id, status, reserved, cause_event_id, correlation_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO fulfillments (order_id, status, reserved, tote_id, package_id, weight_grams, cause_event_id, correlation_id, \
+         traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
     )
     .bind(order_id)
     .bind(state.status.as_str_name())
     .bind(state.reserved.encode_to_vec())
+    .bind(&state.tote_id)
+    .bind(&state.package_id)
+    .bind(i32::try_from(state.weight_grams).unwrap_or(i32::MAX))
     .bind(&cause.event_id)
     .bind(cause.correlation_id.as_deref().unwrap_or_default())
     .bind(cause.trace.to_string())

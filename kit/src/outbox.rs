@@ -62,12 +62,39 @@ pub async fn enqueue(
     key: &str,
     envelope: &EventEnvelope,
 ) -> Result<(), sqlx::Error> {
-    let headers = BTreeMap::from([
+    enqueue_raw(conn, topic, key, &envelope.encode_to_vec(), headers_of(envelope)).await
+}
+
+/// The headers an event travels with: its type, id and trace context.
+fn headers_of(envelope: &EventEnvelope) -> BTreeMap<String, String> {
+    BTreeMap::from([
         (header::EVENT_TYPE.to_owned(), envelope.event_type.clone()),
         (header::EVENT_ID.to_owned(), envelope.event_id.clone()),
         (header::TRACEPARENT.to_owned(), envelope.traceparent.clone()),
-    ]);
-    enqueue_raw(conn, topic, key, &envelope.encode_to_vec(), headers).await
+    ])
+}
+
+/// Writes many envelopes for `topic`, each keyed by its order, to the outbox in one statement,
+/// numbered in the order given (so they are published in that order).
+pub async fn enqueue_all(conn: &mut PgConnection, topic: &str, envelopes: &[EventEnvelope]) -> Result<(), sqlx::Error> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = envelopes.iter().map(|e| e.order_id.as_str()).collect();
+    let payloads: Vec<Vec<u8>> = envelopes.iter().map(Message::encode_to_vec).collect();
+    let headers: Vec<String> =
+        envelopes.iter().map(|e| serde_json::to_string(&headers_of(e)).unwrap_or_default()).collect();
+    sqlx::query(
+        "INSERT INTO outbox (topic, key, payload, headers) \
+         SELECT $1, k, p, h::jsonb FROM unnest($2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY AS u(k, p, h, n) ORDER BY n",
+    )
+    .bind(topic)
+    .bind(keys)
+    .bind(payloads)
+    .bind(headers)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Writes an already encoded message (e.g. a dead letter) to the outbox.

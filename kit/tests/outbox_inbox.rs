@@ -290,3 +290,22 @@ async fn a_row_the_broker_can_never_take_is_set_aside_and_the_rows_behind_it_are
     consume_until(&mut consumer, |t| t.applied == 1).await;
     assert_eq!(applied_totes(&pool).await, ["behind"]);
 }
+
+#[tokio::test]
+async fn enqueue_all_numbers_the_events_in_the_order_given_with_their_headers() {
+    let (pool, topic, _) = setup().await;
+    let events: Vec<EventEnvelope> = ["a", "b", "c"].iter().map(|t| event_of(&format!("order-{t}"), t)).collect();
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue_all(&mut tx, &topic, &events).await.unwrap();
+    tx.commit().await.unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT key, headers->>'event_id', headers->>'event_type' FROM outbox WHERE topic = $1 ORDER BY id",
+    )
+    .bind(&topic)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected: Vec<(String, String, String)> =
+        events.iter().map(|e| (e.order_id.clone(), e.event_id.clone(), "Sorted".to_owned())).collect();
+    assert_eq!(rows, expected);
+}
