@@ -25,4 +25,20 @@ impl EventHandler for InventoryInbox {
             _ => Ok(()),
         }
     }
+
+    /// A batch in order: each run of OrderPlaced events reserved at once (`reserve_all`), every
+    /// other event on its own between them.
+    async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
+        let mut run = Vec::new();
+        for event in events {
+            if let Some(Payload::OrderPlaced(placed)) = &event.payload {
+                run.push((*event, placed));
+                continue;
+            }
+            self.reserve.reserve_all(conn, &run).await?;
+            run.clear();
+            self.handle(conn, event).await?;
+        }
+        self.reserve.reserve_all(conn, &run).await
+    }
 }

@@ -117,6 +117,67 @@ pub async fn claim_reservation(conn: &mut PgConnection, order_id: Uuid) -> Resul
     Ok(inserted == 1)
 }
 
+/// Claims the reservation rows of many orders in one statement; returns those claimed now
+/// (the others were decided before).
+pub async fn claim_reservations(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let claimed: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO reservations (order_id, status, decision) SELECT id, 'PENDING', '' FROM unnest($1::uuid[]) AS u(id) \
+         ON CONFLICT DO NOTHING RETURNING order_id",
+    )
+    .bind(order_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(claimed.into_iter().collect())
+}
+
+/// Adds each SKU's total to its reserved stock, in one statement (one row per SKU: an UPDATE
+/// takes only one source row per target row, so the totals are summed before).
+pub async fn reserve_totals(
+    conn: &mut PgConnection,
+    totals: &std::collections::BTreeMap<String, i64>,
+) -> Result<(), sqlx::Error> {
+    if totals.is_empty() {
+        return Ok(());
+    }
+    let skus: Vec<&str> = totals.keys().map(String::as_str).collect();
+    let quantities: Vec<i64> = totals.values().copied().collect();
+    sqlx::query(
+        "UPDATE products p SET reserved = p.reserved + v.quantity, updated_at = now() \
+         FROM unnest($1::text[], $2::bigint[]) AS v(sku, quantity) WHERE p.sku = v.sku",
+    )
+    .bind(&skus)
+    .bind(&quantities)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores many orders' decisions in one statement: (order, status, the event payload).
+pub async fn record_decisions(conn: &mut PgConnection, decisions: &[(Uuid, &str, Payload)]) -> Result<(), sqlx::Error> {
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = decisions.iter().map(|(id, _, _)| *id).collect();
+    let statuses: Vec<&str> = decisions.iter().map(|(_, status, _)| *status).collect();
+    let encoded: Vec<Vec<u8>> = decisions
+        .iter()
+        .map(|(_, _, payload)| EventEnvelope { payload: Some(payload.clone()), ..Default::default() }.encode_to_vec())
+        .collect();
+    sqlx::query(
+        "UPDATE reservations r SET status = v.status, decision = v.decision, updated_at = now() \
+         FROM unnest($1::uuid[], $2::text[], $3::bytea[]) AS v(order_id, status, decision) WHERE r.order_id = v.order_id",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .bind(encoded)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Locks the stock rows of `skus`, in SKU order so that concurrent orders cannot deadlock.
 pub async fn lock_stock(conn: &mut PgConnection, skus: &[String]) -> Result<HashMap<String, Stock>, sqlx::Error> {
     let rows: Vec<(String, i64, i64, String, i32)> =

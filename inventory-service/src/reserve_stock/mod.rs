@@ -4,5 +4,9 @@
 
 pub mod domain;
 mod on_order_placed;
+mod on_orders_placed;
 
 pub use on_order_placed::OnOrderPlaced;
+
+#[cfg(test)]
+mod tests;
