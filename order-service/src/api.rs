@@ -21,11 +21,12 @@ pub struct OrderApi {
     pool: PgPool,
     topics: Topics,
     watchers: Watchers,
+    committer: place_order::Committer,
 }
 
 impl OrderApi {
-    pub fn new(service: &Service, watchers: Watchers) -> Self {
-        Self { pool: service.pool.clone(), topics: service.topics.clone(), watchers }
+    pub fn new(service: &Service, watchers: Watchers, committer: place_order::Committer) -> Self {
+        Self { pool: service.pool.clone(), topics: service.topics.clone(), watchers, committer }
     }
 }
 
@@ -35,7 +36,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchOrderResponse, Status>>
 impl OrderService for OrderApi {
     async fn place_order(&self, request: Request<PlaceOrderRequest>) -> Result<Response<PlaceOrderResponse>, Status> {
         let trace = grpc::trace_of(&request);
-        let order = place_order::place_order(&self.pool, &self.topics, trace, request.into_inner()).await?;
+        let order = place_order::place_order(&self.pool, &self.committer, trace, request.into_inner()).await?;
         Ok(Response::new(PlaceOrderResponse { order: Some(order) }))
     }
 

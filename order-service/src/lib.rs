@@ -73,9 +73,13 @@ impl Wiring for Orders {
         let projection = service.consumer(&CONSUMED, projection)?;
         let watchers = watch_order::Watchers::new(self.watch);
         let fanout = watch_order::Fanout::new(service.consumer_pool.clone(), watchers.clone());
-        let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers));
-        let workers =
-            vec![Box::pin(projection.run(shutdown.clone())) as _, Box::pin(fanout.run(shutdown.clone())) as _];
+        let (committer, commits) = place_order::committer(service.pool.clone(), service.topics.name(Topic::Orders));
+        let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers, committer));
+        let workers = vec![
+            Box::pin(projection.run(shutdown.clone())) as _,
+            Box::pin(fanout.run(shutdown.clone())) as _,
+            Box::pin(commits.run(shutdown.clone())) as _,
+        ];
         service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
     }
 }

@@ -44,8 +44,21 @@ pub struct Stored {
 const COLUMNS: &str = "order_id, request, placed, status, rejection_reason, carrier, tracking_number, cancellation_reason, \
      created_at, updated_at";
 
+/// A new order to store: its id, idempotency key, the request it was placed with (its
+/// fingerprint), the decided OrderPlaced and its envelope.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub order_id: Uuid,
+    pub idempotency_key: Option<String>,
+    pub request: Vec<u8>,
+    pub placed: OrderPlaced,
+    pub event: EventEnvelope,
+}
+
 /// Inserts a new order and its OrderPlaced timeline entry and returns the order as stored;
-/// `None` if the idempotency key is already taken (nothing is written then).
+/// `None` if the idempotency key is already taken (nothing is written then). (PlaceOrder
+/// stores its orders in groups, [`insert_all`]; tests store one at a time.)
+#[cfg(test)]
 pub async fn insert(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -54,30 +67,56 @@ pub async fn insert(
     placed: &OrderPlaced,
     event: &EventEnvelope,
 ) -> Result<Option<Order>, sqlx::Error> {
-    let customer_id = placed.customer.as_ref().map(|c| c.id.as_str()).unwrap_or_default();
-    let row: Option<OrderRow> = sqlx::query_as(&format!(
-        "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status) VALUES ($1, $2, $3, $4, $5, $6) \
+    let new = Placement {
+        order_id,
+        idempotency_key: idempotency_key.map(str::to_owned),
+        request: request.to_vec(),
+        placed: placed.clone(),
+        event: event.clone(),
+    };
+    Ok(insert_all(conn, std::slice::from_ref(&new)).await?.remove(&order_id))
+}
+
+/// Inserts many new orders and their OrderPlaced timeline entries, one statement each, and
+/// returns those stored by id; an order whose idempotency key is taken (before, or by an
+/// earlier order of the same call) is missing, and nothing of it is written.
+pub async fn insert_all(conn: &mut PgConnection, orders: &[Placement]) -> Result<HashMap<Uuid, Order>, sqlx::Error> {
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.order_id).collect();
+    let keys: Vec<Option<&str>> = orders.iter().map(|o| o.idempotency_key.as_deref()).collect();
+    let requests: Vec<&[u8]> = orders.iter().map(|o| o.request.as_slice()).collect();
+    let customers: Vec<&str> =
+        orders.iter().map(|o| o.placed.customer.as_ref().map(|c| c.id.as_str()).unwrap_or_default()).collect();
+    let placed: Vec<Vec<u8>> = orders.iter().map(|o| o.placed.encode_to_vec()).collect();
+    let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+        "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status) \
+         SELECT id, k, r, c, p, $6 FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[]) \
+         WITH ORDINALITY AS u(id, k, r, c, p, n) ORDER BY n \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
     ))
-    .bind(order_id)
-    .bind(idempotency_key)
-    .bind(request)
-    .bind(customer_id)
-    .bind(placed.encode_to_vec())
+    .bind(ids)
+    .bind(keys)
+    .bind(requests)
+    .bind(customers)
+    .bind(placed)
     .bind(OrderStatus::Placed.as_str_name())
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    append_timeline(conn, order_id, event, 1).await?;
-    let mut order = to_order(row);
-    order.timeline = vec![timeline_entry(TimelineRow {
-        event_id: Uuid::parse_str(&event.event_id).unwrap_or_default(),
-        event_type: event.event_type.clone(),
-        producer: event.producer.clone(),
-        // As PostgreSQL keeps it, so this answer equals a later GetOrder.
-        occurred_at: envelope::occurred_at(event).trunc_subsecs(6),
-    })];
-    Ok(Some(order))
+    let mut stored: HashMap<Uuid, Order> = rows.into_iter().map(|row| (row.order_id, to_order(row))).collect();
+    let timeline: Vec<(Uuid, &EventEnvelope, i32)> =
+        orders.iter().filter(|o| stored.contains_key(&o.order_id)).map(|o| (o.order_id, &o.event, 1)).collect();
+    append_timeline_all(conn, &timeline).await?;
+    for new in orders {
+        if let Some(order) = stored.get_mut(&new.order_id) {
+            order.timeline = vec![timeline_entry(TimelineRow {
+                event_id: Uuid::parse_str(&new.event.event_id).unwrap_or_default(),
+                event_type: new.event.event_type.clone(),
+                producer: new.event.producer.clone(),
+                // As PostgreSQL keeps it, so this answer equals a later GetOrder.
+                occurred_at: envelope::occurred_at(&new.event).trunc_subsecs(6),
+            })];
+        }
+    }
+    Ok(stored)
 }
 
 /// Records `event` in the order's timeline at flow step `step`; a repeat is ignored.

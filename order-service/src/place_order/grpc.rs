@@ -1,13 +1,12 @@
-//! The PlaceOrder adapter: validate at the edge, decide, store the order and its event in one
-//! transaction, answer at once.
+//! The PlaceOrder adapter: validate at the edge, decide, hand the order to the group commit
+//! (`group`), answer at once.
 
 use super::domain::{NewOrder, PlaceOrder};
-use crate::store;
+use super::group::Committer;
+use crate::store::{self, Placement};
 use orderflow_kit::ServiceError;
 use orderflow_kit::decider::Decider;
-use orderflow_kit::envelope::Cause;
-use orderflow_kit::outbox::{self, Subject};
-use orderflow_kit::topics::{Topic, Topics};
+use orderflow_kit::envelope::{self, Cause};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::types::optional_text;
 use orderflow_proto::events::v1::event_envelope::Payload;
@@ -19,7 +18,7 @@ use uuid::Uuid;
 /// Places the order in `request`, or replays the order its idempotency key already placed.
 pub async fn place_order(
     pool: &PgPool,
-    topics: &Topics,
+    committer: &Committer,
     trace: TraceParent,
     mut request: PlaceOrderRequest,
 ) -> Result<Order, ServiceError> {
@@ -35,17 +34,18 @@ pub async fn place_order(
     let Ok(mut events) = PlaceOrder::decide(&(), &new_order);
     let placed = events.pop().expect("PlaceOrder decides one OrderPlaced");
     let order_id = Uuid::now_v7();
-    let mut tx = pool.begin().await?;
-    let (topic, subject) = (topics.name(Topic::Orders), order_id.to_string());
-    let payload = Payload::OrderPlaced(placed.clone());
-    let event =
-        outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Order(&subject), payload, &Cause::command(trace))
-            .await?;
-    let key = (!key.is_empty()).then_some(key);
-    let Some(order) = store::insert(&mut tx, order_id, key.as_deref(), &fingerprint, &placed, &event).await? else {
+    let event = envelope::build(
+        crate::SERVICE,
+        &order_id.to_string(),
+        Payload::OrderPlaced(placed.clone()),
+        &Cause::command(trace),
+    );
+    let idempotency_key = (!key.is_empty()).then_some(key);
+    let placement =
+        Placement { order_id, idempotency_key: idempotency_key.clone(), request: fingerprint.clone(), placed, event };
+    let Some(order) = committer.place(placement).await? else {
         // Another call with the same key won the race; answer as it was answered.
-        tx.rollback().await?;
-        let existing = store::find_by_idempotency_key(pool, key.as_deref().unwrap_or_default()).await?;
+        let existing = store::find_by_idempotency_key(pool, idempotency_key.as_deref().unwrap_or_default()).await?;
         return replay(
             pool,
             existing.ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")))?,
@@ -53,7 +53,6 @@ pub async fn place_order(
         )
         .await;
     };
-    tx.commit().await?;
     tracing::info!(order_id = %order_id, trace_id = %trace.trace_id_hex(), "order placed");
     Ok(order)
 }

@@ -5,7 +5,7 @@
 use super::{Fanout, Limits, Subscription, Watchers, fanout::Delivered, watch};
 use crate::{place_order, project, store};
 use orderflow_kit::envelope::{self, Cause};
-use orderflow_kit::topics::Topics;
+use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::{ServiceError, testing};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine};
@@ -53,7 +53,9 @@ async fn place(pool: &PgPool) -> Uuid {
         payment_reference: "pay-1".into(),
         ..Default::default()
     };
-    let order = place_order::place_order(pool, &Topics::new("test"), TraceParent::new_root(), request).await.unwrap();
+    let (committer, commits) = place_order::committer(pool.clone(), Topics::new("test").name(Topic::Orders));
+    tokio::spawn(commits.run(tokio_util::sync::CancellationToken::new()));
+    let order = place_order::place_order(pool, &committer, TraceParent::new_root(), request).await.unwrap();
     order.order_id.parse().unwrap()
 }
 
