@@ -31,6 +31,57 @@ pub async fn exists(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sql
     Ok(found.is_some())
 }
 
+/// Which of `order_ids` have a shipment already (locking them for this transaction).
+pub async fn labelled(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let found: Vec<Uuid> =
+        sqlx::query_scalar("SELECT order_id FROM shipments WHERE order_id = ANY($1) ORDER BY order_id FOR UPDATE")
+            .bind(order_ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// `count` label serials from the `label_serial` sequence, in one statement.
+pub async fn next_serials(conn: &mut PgConnection, count: usize) -> Result<Vec<u64>, sqlx::Error> {
+    let serials: Vec<i64> = sqlx::query_scalar("SELECT nextval('label_serial') FROM generate_series(1, $1)")
+        .bind(i32::try_from(count).unwrap_or(i32::MAX))
+        .fetch_all(conn)
+        .await?;
+    Ok(serials.into_iter().map(|s| u64::try_from(s).unwrap_or_default()).collect())
+}
+
+/// Stores many shipments in one statement: (order, its Shipped event, destination country).
+pub async fn insert_all(conn: &mut PgConnection, shipments: &[(Uuid, Shipped, String)]) -> Result<(), sqlx::Error> {
+    if shipments.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = shipments.iter().map(|(id, _, _)| *id).collect();
+    let text = |f: fn(&Shipped) -> &str| shipments.iter().map(|(_, s, _)| f(s)).collect::<Vec<&str>>();
+    let weights: Vec<i32> =
+        shipments.iter().map(|(_, s, _)| i32::try_from(s.weight_grams).unwrap_or(i32::MAX)).collect();
+    let costs: Vec<i64> = shipments.iter().map(|(_, s, _)| s.cost_cents).collect();
+    let countries: Vec<&str> = shipments.iter().map(|(_, _, c)| c.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO shipments (order_id, status, carrier, carrier_service, tracking_number, weight_grams, cost_cents, destination_country) \
+         SELECT id, $2, c, cs, tn, w, cost, country FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int8[], $8::text[]) \
+         AS u(id, c, cs, tn, w, cost, country)",
+    )
+    .bind(ids)
+    .bind(ShipmentStatus::Shipped.as_str_name())
+    .bind(text(|s| &s.carrier))
+    .bind(text(|s| &s.carrier_service))
+    .bind(text(|s| &s.tracking_number))
+    .bind(weights)
+    .bind(costs)
+    .bind(countries)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The next label serial, from the `label_serial` sequence.
 pub async fn next_serial(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
     let serial: i64 = sqlx::query_scalar("SELECT nextval('label_serial')").fetch_one(conn).await?;

@@ -6,6 +6,7 @@ use crate::project::domain::View;
 use crate::{request_shipment, store};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
+use orderflow_kit::outbox;
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
@@ -67,7 +68,7 @@ impl EventHandler for Projection {
                 return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
             };
             timeline.push((order_id, event, step));
-            for request in request_shipment::request(conn, &self.orders_topic, event, &before).await? {
+            for request in request_shipment::requests(event, &before) {
                 requests.push((timeline.len(), order_id, request));
             }
             views.insert(order_id, domain::evolve(&before, payload));
@@ -84,6 +85,8 @@ impl EventHandler for Projection {
             views.iter().filter(|(id, view)| locked.get(*id) != Some(*view)).map(|(id, view)| (*id, view)).collect();
         store::save_views(conn, &changed).await?;
         store::append_timeline_all(conn, &rows).await?;
+        let handovers: Vec<EventEnvelope> = requests.into_iter().map(|(_, _, request)| request).collect();
+        outbox::enqueue_all(conn, &self.orders_topic, &handovers).await?;
         Ok(())
     }
 }

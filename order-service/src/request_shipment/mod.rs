@@ -6,4 +6,4 @@
 mod domain;
 mod on_packed;
 
-pub use on_packed::{TIMELINE_STEP, on_packed, request};
+pub use on_packed::{TIMELINE_STEP, on_packed, requests};

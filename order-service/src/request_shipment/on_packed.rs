@@ -5,9 +5,9 @@ use super::domain::RequestShipment;
 use crate::project::domain::{View, step};
 use crate::store;
 use orderflow_kit::decider::Decider;
-use orderflow_kit::envelope::{Cause, EventEnvelope};
+use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, HandlerError};
-use orderflow_kit::outbox::{self, Subject};
+use orderflow_kit::outbox;
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::order::v1::OrderStatus;
 use sqlx::postgres::PgConnection;
@@ -21,7 +21,8 @@ pub async fn on_packed(
     before: &View,
 ) -> Result<(), HandlerError> {
     let order_id = inbox::order_id(event)?;
-    for request in request(conn, orders_topic, event, before).await? {
+    for request in requests(event, before) {
+        outbox::enqueue(conn, orders_topic, &request.order_id, &request).await?;
         store::append_timeline(conn, order_id, &request, TIMELINE_STEP).await?;
     }
     Ok(())
@@ -30,20 +31,16 @@ pub async fn on_packed(
 /// Where the handover goes in the timeline: with Packed.
 pub const TIMELINE_STEP: i32 = step(OrderStatus::Packed);
 
-/// The same decision without the timeline: emits what it decides and returns the events, for
-/// the caller to record in the timeline (the projection's batch records them all at once).
-pub async fn request(
-    conn: &mut PgConnection,
-    orders_topic: &str,
-    event: &EventEnvelope,
-    before: &View,
-) -> Result<Vec<EventEnvelope>, HandlerError> {
-    let Some(Payload::Packed(packed)) = event.payload.as_ref() else { return Ok(Vec::new()) };
+/// The handovers `event` decides, as events caused by it, for the caller to store (the
+/// projection's batch stores them all at once).
+pub fn requests(event: &EventEnvelope, before: &View) -> Vec<EventEnvelope> {
+    let Some(Payload::Packed(packed)) = event.payload.as_ref() else { return Vec::new() };
     let Ok(requests) = RequestShipment::decide(before, packed);
-    let mut emitted = Vec::with_capacity(requests.len());
-    for requested in requests {
-        let (subject, payload) = (Subject::Order(&event.order_id), Payload::ShipmentRequested(requested));
-        emitted.push(outbox::emit(conn, crate::SERVICE, orders_topic, subject, payload, &Cause::event(event)).await?);
-    }
-    Ok(emitted)
+    requests
+        .into_iter()
+        .map(|requested| {
+            let payload = Payload::ShipmentRequested(requested);
+            envelope::build(crate::SERVICE, &event.order_id, payload, &Cause::event(event))
+        })
+        .collect()
 }

@@ -7,6 +7,10 @@
 
 mod domain;
 mod on_shipment_requested;
+mod on_shipments_requested;
 mod rates;
 
 pub use on_shipment_requested::OnShipmentRequested;
+
+#[cfg(test)]
+mod tests;

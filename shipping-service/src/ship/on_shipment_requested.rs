@@ -48,4 +48,8 @@ impl EventHandler for OnShipmentRequested {
         }
         Ok(())
     }
+
+    async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
+        self.ship_all(conn, events).await
+    }
 }
