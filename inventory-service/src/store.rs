@@ -107,14 +107,7 @@ where
 /// Claims the order's reservation row (and with it the order's lock); false if the order was
 /// already decided.
 pub async fn claim_reservation(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO reservations (order_id, status, decision) VALUES ($1, 'PENDING', '') ON CONFLICT DO NOTHING",
-    )
-    .bind(order_id)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    Ok(claim_reservations(conn, &[order_id]).await?.contains(&order_id))
 }
 
 /// Claims the reservation rows of many orders in one statement; returns those claimed now
@@ -195,17 +188,11 @@ pub async fn lock_stock(conn: &mut PgConnection, skus: &[String]) -> Result<Hash
 
 /// Adds the lines' quantities to the reserved stock of their SKUs.
 pub async fn reserve(conn: &mut PgConnection, lines: &[ReservedLine]) -> Result<(), sqlx::Error> {
-    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
-    let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
-    sqlx::query(
-        "UPDATE products p SET reserved = p.reserved + v.quantity, updated_at = now() \
-         FROM unnest($1::text[], $2::bigint[]) AS v(sku, quantity) WHERE p.sku = v.sku",
-    )
-    .bind(&skus)
-    .bind(&quantities)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let mut totals = std::collections::BTreeMap::new();
+    for line in lines {
+        *totals.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
+    }
+    reserve_totals(conn, &totals).await
 }
 
 /// Reservation states: stock held, order refused, stock gone out with the parcel, stock given
@@ -222,14 +209,7 @@ pub async fn record_decision(
     status: &str,
     decision: &Payload,
 ) -> Result<(), sqlx::Error> {
-    let encoded = EventEnvelope { payload: Some(decision.clone()), ..Default::default() }.encode_to_vec();
-    sqlx::query("UPDATE reservations SET status = $2, decision = $3, updated_at = now() WHERE order_id = $1")
-        .bind(order_id)
-        .bind(status)
-        .bind(encoded)
-        .execute(conn)
-        .await?;
-    Ok(())
+    record_decisions(conn, &[(order_id, status, decision.clone())]).await
 }
 
 /// Locks the order's reservation and returns its lines while the stock is still held.

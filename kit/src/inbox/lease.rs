@@ -166,24 +166,27 @@ async fn members(conn: &mut PgConnection, group: &str) -> Result<usize, sqlx::Er
 }
 
 async fn try_lock(conn: &mut PgConnection, group: &str, partition: &Partition) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1 || ' ' || $2), hashtext($3 || '/' || $4))")
+    partition_lock(conn, "pg_try_advisory_lock", group, partition).await
+}
+
+async fn unlock(conn: &mut PgConnection, group: &str, partition: &Partition) -> Result<(), sqlx::Error> {
+    partition_lock(conn, "pg_advisory_unlock", group, partition).await.map(drop)
+}
+
+/// Calls the two-key advisory lock function `function` on `partition`'s lock.
+async fn partition_lock(
+    conn: &mut PgConnection,
+    function: &str,
+    group: &str,
+    partition: &Partition,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT {function}(hashtext($1 || ' ' || $2), hashtext($3 || '/' || $4))"))
         .bind(group)
         .bind(PARTITIONS)
         .bind(&partition.0)
         .bind(partition.1.to_string())
         .fetch_one(conn)
         .await
-}
-
-async fn unlock(conn: &mut PgConnection, group: &str, partition: &Partition) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_unlock(hashtext($1 || ' ' || $2), hashtext($3 || '/' || $4))")
-        .bind(group)
-        .bind(PARTITIONS)
-        .bind(&partition.0)
-        .bind(partition.1.to_string())
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// A member key: any i32, from a fresh UUID's randomness.
