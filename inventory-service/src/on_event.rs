@@ -1,6 +1,6 @@
 //! What inventory-service consumes, routed to its step: OrderPlaced → `reserve_stock`,
-//! OrderCancelled and ShipmentRejected → `release_stock`, Shipped → `commit_stock`. Other events on those topics
-//! are not about stock.
+//! OrderCancelled and ShipmentRejected → `release_stock`, Shipped → `commit_stock`. Other
+//! events on those topics are not about stock.
 
 use crate::reserve_stock::OnOrderPlaced;
 use crate::{commit_stock, release_stock};
@@ -26,19 +26,29 @@ impl EventHandler for InventoryInbox {
         }
     }
 
-    /// A batch in order: each run of OrderPlaced events reserved at once (`reserve_all`), every
-    /// other event on its own between them.
+    /// A batch in order: each run of OrderPlaced events reserved at once (`reserve_all`), each
+    /// run of Shipped events committed at once (`on_shipped_all`), every other event on its own
+    /// between them. At most one run is open at a time, so the batch's order is kept.
     async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
-        let mut run = Vec::new();
+        let (mut placed, mut shipped) = (Vec::new(), Vec::new());
         for event in events {
-            if let Some(Payload::OrderPlaced(placed)) = &event.payload {
-                run.push((*event, placed));
-                continue;
+            match &event.payload {
+                Some(Payload::OrderPlaced(order)) => {
+                    commit_stock::on_shipped_all(conn, &std::mem::take(&mut shipped)).await?;
+                    placed.push((*event, order));
+                }
+                Some(Payload::Shipped(_)) => {
+                    self.reserve.reserve_all(conn, &std::mem::take(&mut placed)).await?;
+                    shipped.push(*event);
+                }
+                _ => {
+                    self.reserve.reserve_all(conn, &std::mem::take(&mut placed)).await?;
+                    commit_stock::on_shipped_all(conn, &std::mem::take(&mut shipped)).await?;
+                    self.handle(conn, event).await?;
+                }
             }
-            self.reserve.reserve_all(conn, &run).await?;
-            run.clear();
-            self.handle(conn, event).await?;
         }
-        self.reserve.reserve_all(conn, &run).await
+        self.reserve.reserve_all(conn, &placed).await?;
+        commit_stock::on_shipped_all(conn, &shipped).await
     }
 }

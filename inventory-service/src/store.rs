@@ -217,16 +217,32 @@ pub async fn lock_held_reservation(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<Vec<ReservedLine>>, sqlx::Error> {
-    let decision: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT decision FROM reservations WHERE order_id = $1 AND status = $2 FOR UPDATE")
-            .bind(order_id)
-            .bind(RESERVED)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(decision.map(|bytes| match EventEnvelope::decode(bytes.as_slice()).ok().and_then(|e| e.payload) {
-        Some(Payload::StockReserved(reserved)) => reserved.lines,
-        _ => Vec::new(),
-    }))
+    Ok(lock_held_reservations(conn, &[order_id]).await?.remove(&order_id))
+}
+
+/// Locks the reservations of `order_ids` (in id order) and returns the lines of those whose
+/// stock is still held.
+pub async fn lock_held_reservations(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<ReservedLine>>, sqlx::Error> {
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT order_id, decision FROM reservations WHERE order_id = ANY($1) AND status = $2 ORDER BY order_id FOR UPDATE",
+    )
+    .bind(order_ids)
+    .bind(RESERVED)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(order_id, bytes)| {
+            let lines = match EventEnvelope::decode(bytes.as_slice()).ok().and_then(|e| e.payload) {
+                Some(Payload::StockReserved(reserved)) => reserved.lines,
+                _ => Vec::new(),
+            };
+            (order_id, lines)
+        })
+        .collect())
 }
 
 /// Ends the order's reservation in `status`: reserved drops by the lines, and on hand too when
@@ -237,8 +253,26 @@ pub async fn settle(
     lines: &[ReservedLine],
     status: &str,
 ) -> Result<(), sqlx::Error> {
-    let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
-    let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
+    let mut totals = std::collections::BTreeMap::new();
+    for line in lines {
+        *totals.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
+    }
+    settle_all(conn, &[order_id], &totals, status).await
+}
+
+/// Ends many orders' reservations in `status` at once; `totals` are their lines' quantities
+/// summed per SKU.
+pub async fn settle_all(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+    totals: &std::collections::BTreeMap<String, i64>,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    let skus: Vec<&str> = totals.keys().map(String::as_str).collect();
+    let quantities: Vec<i64> = totals.values().copied().collect();
     sqlx::query(
         "UPDATE products p SET on_hand = p.on_hand - CASE WHEN $3 THEN v.quantity ELSE 0 END, \
          reserved = p.reserved - v.quantity, updated_at = now() \
@@ -249,8 +283,8 @@ pub async fn settle(
     .bind(status == SHIPPED)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1")
-        .bind(order_id)
+    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1)")
+        .bind(order_ids)
         .bind(status)
         .execute(conn)
         .await?;

@@ -4,4 +4,4 @@
 mod domain;
 mod on_shipped;
 
-pub use on_shipped::on_shipped;
+pub use on_shipped::{on_shipped, on_shipped_all};

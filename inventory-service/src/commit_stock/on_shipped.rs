@@ -22,6 +22,35 @@ pub async fn on_shipped(conn: &mut PgConnection, event: &EventEnvelope) -> Resul
     Ok(())
 }
 
+/// A run of Shipped events at once: the orders' reservations locked and read in one
+/// statement, the stock and the reservations settled in one each. A Shipped for an order that
+/// holds nothing (a second one included) refuses the run, which is then applied the careful way.
+pub async fn on_shipped_all(conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(events.len());
+    for event in events {
+        ids.push(inbox::order_id(event)?);
+    }
+    let mut held = store::lock_held_reservations(conn, &ids).await?;
+    let (mut settled, mut totals) = (Vec::new(), std::collections::BTreeMap::<String, i64>::new());
+    for (order_id, event) in ids.into_iter().zip(events) {
+        let Some(Payload::Shipped(shipped)) = event.payload.as_ref() else { continue };
+        let committed = CommitStock::decide(&held.remove(&order_id), shipped)
+            .map_err(|refused| HandlerError::Rejected(format!("order {order_id} {refused}")))?;
+        for committed in committed {
+            for line in &committed.lines {
+                *totals.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
+            }
+            settled.push(order_id);
+        }
+    }
+    store::settle_all(conn, &settled, &totals, store::SHIPPED).await?;
+    tracing::info!(orders = settled.len(), "reserved stock shipped");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

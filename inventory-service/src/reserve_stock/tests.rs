@@ -1,6 +1,7 @@
 //! A batch of orders (the consumer's fast path, `handle_all`) against the real PostgreSQL
 //! decides exactly as one order at a time does: the same reservations, stock levels and
-//! events, never more reserved than there is, whatever else is in the batch.
+//! events, never more reserved than there is, whatever else is in the batch (cancels, and
+//! Shipped events, which are committed as a run of their own).
 
 use crate::on_event::InventoryInbox;
 use crate::reserve_stock::OnOrderPlaced;
@@ -9,7 +10,7 @@ use orderflow_kit::inbox::EventHandler;
 use orderflow_kit::trace::TraceParent;
 use orderflow_proto::common::v1::OrderLine;
 use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::events::v1::{OrderCancelled, OrderPlaced};
+use orderflow_proto::events::v1::{OrderCancelled, OrderPlaced, Shipped};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -51,15 +52,17 @@ async fn outcome(pool: &PgPool) -> (Vec<(String, i64, i64, bool)>, Vec<(Uuid, St
 
 #[tokio::test]
 async fn a_batch_of_orders_reserves_as_one_order_at_a_time_does() {
-    let (a, b, c, d) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let (a, b, c, d, e) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let events = vec![
         placed(a, &[("MUG", 4), ("TEE", 1)]),
         placed(b, &[("MUG", 4)]),
         placed(a, &[("MUG", 9)]), // a second OrderPlaced of a decided order: nothing
         placed(c, &[("MUG", 4)]), // only 2 left: rejected
         event(b, Payload::OrderCancelled(OrderCancelled::default())),
+        event(a, Payload::Shipped(Shipped::default())),
         placed(d, &[("MUG", 5), ("NOPE", 1)]),
-        placed(Uuid::now_v7(), &[("MUG", 4), ("TEE", 2)]), // 6 left after the cancel: reserved, TEE low
+        placed(e, &[("MUG", 4), ("TEE", 2)]), // 6 left after the cancel: reserved, TEE low
+        event(e, Payload::Shipped(Shipped::default())),
     ];
     let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
     let one_by_one = stocked().await;
@@ -80,5 +83,5 @@ async fn a_batch_of_orders_reserves_as_one_order_at_a_time_does() {
     emitted.sort();
     expected_events.sort();
     assert_eq!(emitted, expected_events);
-    assert_eq!(stock[0], ("MUG".to_owned(), 10, 8, true), "4 + 4 reserved after the cancel; never more than on hand");
+    assert_eq!(stock[0], ("MUG".to_owned(), 2, 0, true), "4 + 4 reserved after the cancel, both shipped");
 }
