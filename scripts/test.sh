@@ -2,8 +2,7 @@
 # The test command: sets up what is missing, then fmt, clippy and the whole test suite against
 # a real PostgreSQL and a real tansu broker, then a small chaos run (scripts/chaos.sh: 500
 # orders, two instances per service, each service killed once, the broker and PostgreSQL
-# restarted once). `.ci/run` runs
-# exactly this.
+# restarted once). `.ci/run` runs exactly this.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
