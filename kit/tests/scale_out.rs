@@ -1,7 +1,8 @@
 //! Several instances of one consumer group against the real PostgreSQL and broker: they share
-//! the partitions (each held by exactly one, by its lease), every event is applied exactly once
-//! and in its order's order, and when one instance dies the other takes its partitions and
-//! goes on where it left off (docs/adr/0010).
+//! the partitions (each partition number held by exactly one, by its lease, for every topic),
+//! every event is applied exactly once and in its order's order, all of an order's events on
+//! whichever topic by the same instance, and when one instance dies the other takes its
+//! partitions and goes on where it left off (docs/adr/0010).
 
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{ConsumerSettings, EventHandler, HandlerError, InboxConsumer};
@@ -37,11 +38,12 @@ impl EventHandler for Tagged {
     }
 }
 
-fn instance(pool: &PgPool, topic: &str, name: &'static str) -> InboxConsumer<Tagged> {
+fn instance(pool: &PgPool, topics: &[String], name: &'static str) -> InboxConsumer<Tagged> {
+    let topic = &topics[0];
     let settings = ConsumerSettings {
         brokers: testing::brokers(),
         group: GROUP.into(),
-        topics: vec![topic.into()],
+        topics: topics.to_vec(),
         dead_letter_topic: format!("{topic}.dlq"),
         batch_size: 8,
         fetch_wait: Duration::from_millis(5),
@@ -82,14 +84,14 @@ async fn applied(pool: &PgPool) -> Vec<(String, String, i32)> {
     sqlx::query_as("SELECT instance, order_key, step FROM applied ORDER BY seq").fetch_all(pool).await.unwrap()
 }
 
-/// Every order's steps applied once each, in order.
-fn assert_once_and_in_order(rows: &[(String, String, i32)], orders: &[String], steps: i32) {
+/// Every order's steps `from..to` applied once each, in order.
+fn assert_once_and_in_order(rows: &[(String, String, i32)], orders: &[String], from: i32, to: i32) {
     let mut per_order: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (_, order, step) in rows {
         per_order.entry(order).or_default().push(*step);
     }
     for order in orders {
-        assert_eq!(per_order.get(order.as_str()), Some(&(0..steps).collect::<Vec<_>>()), "order {order}");
+        assert_eq!(per_order.get(order.as_str()), Some(&(from..to).collect::<Vec<_>>()), "order {order}");
     }
 }
 
@@ -101,24 +103,41 @@ async fn instances_share_the_partitions_and_a_dead_ones_are_taken_over() {
         .execute(&pool)
         .await
         .unwrap();
-    let topic = format!("{}.kit.v1", testing::random_namespace());
-    topics::ensure(&testing::brokers(), std::slice::from_ref(&topic), PARTITIONS, 1).await.unwrap();
+    let namespace = testing::random_namespace();
+    let names = [format!("{namespace}.kit.v1"), format!("{namespace}.other.v1")];
+    topics::ensure(&testing::brokers(), &names, PARTITIONS, 1).await.unwrap();
     let orders: Vec<String> = (0..12).map(|_| uuid::Uuid::now_v7().to_string()).collect();
 
     let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
-    let a = tokio::spawn(instance(&pool, &topic, "a").run(stop_a.clone()));
-    let b = tokio::spawn(instance(&pool, &topic, "b").run(stop_b.clone()));
+    let a = tokio::spawn(instance(&pool, &names, "a").run(stop_a.clone()));
+    let b = tokio::spawn(instance(&pool, &names, "b").run(stop_b.clone()));
     testing::wait_until("two instances hold two partitions each", Duration::from_secs(30), || async {
         (leases(&pool).await == [2, 2]).then_some(())
     })
     .await;
-    publish(&pool, &topic, &orders, 0, 5).await;
+    // Steps 0-2 on one topic, 3-4 on the other: an order's events are at the same partition
+    // number of both, so one instance applies them all.
+    publish(&pool, &names[0], &orders, 0, 3).await;
+    publish(&pool, &names[1], &orders, 3, 2).await;
     let rows = testing::wait_until("every event is applied", Duration::from_secs(30), || async {
         let rows = applied(&pool).await;
         (rows.len() >= orders.len() * 5).then_some(rows)
     })
     .await;
-    assert_once_and_in_order(&rows, &orders, 5);
+    let mut by: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (instance, order, _) in &rows {
+        by.entry(order).or_default().insert(instance);
+    }
+    assert!(by.values().all(|instances| instances.len() == 1), "one instance per order: {by:?}");
+    let mut per_order: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (_, order, step) in &rows {
+        per_order.entry(order).or_default().push(*step);
+    }
+    for order in &orders {
+        let mut steps = per_order[order.as_str()].clone();
+        steps.sort_unstable();
+        assert_eq!(steps, (0..5).collect::<Vec<_>>(), "order {order}: each step once");
+    }
     assert!(rows.iter().any(|r| r.0 == "a") && rows.iter().any(|r| r.0 == "b"), "both instances consumed");
 
     // "a" dies: its task is gone and its session with it (nothing is given back politely).
@@ -130,13 +149,13 @@ async fn instances_share_the_partitions_and_a_dead_ones_are_taken_over() {
     })
     .await;
     println!("partitions taken over {:?} after the instance died", died.elapsed());
-    publish(&pool, &topic, &orders, 5, 5).await;
+    publish(&pool, &names[0], &orders, 5, 5).await;
     let rows = testing::wait_until("every later event is applied", Duration::from_secs(30), || async {
         let rows = applied(&pool).await;
         (rows.len() >= orders.len() * 10).then_some(rows)
     })
     .await;
-    assert_once_and_in_order(&rows, &orders, 10);
+    assert_once_and_in_order(&rows[orders.len() * 5..], &orders, 5, 10);
     assert!(rows[orders.len() * 5..].iter().all(|r| r.0 == "b"), "only the survivor consumed after");
 
     // A polite shutdown gives the leases back at once.

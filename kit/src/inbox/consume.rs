@@ -11,7 +11,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -123,11 +123,19 @@ impl<H: EventHandler> InboxConsumer<H> {
                 Err(error) => return Err(error),
             }
         }
-        self.leases.tick(&self.all).await?;
-        if *self.leases.owned() != self.assigned {
+        let mut numbers: Vec<i32> = self.all.iter().map(|(_, number)| *number).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        self.leases.tick(&numbers).await?;
+        if self.held() != self.assigned {
             self.assign().await?;
         }
         Ok(())
+    }
+
+    /// The partitions the held numbers stand for: that number of every topic.
+    fn held(&self) -> BTreeSet<Partition> {
+        self.all.iter().filter(|(_, number)| self.leases.owned().contains(number)).cloned().collect()
     }
 
     async fn list_partitions(&self) -> Result<Vec<Partition>, ConsumeError> {
@@ -143,7 +151,7 @@ impl<H: EventHandler> InboxConsumer<H> {
 
     /// Assigns the held partitions, each from its stored offset (or its beginning).
     async fn assign(&mut self) -> Result<(), ConsumeError> {
-        let owned = self.leases.owned().clone();
+        let owned = self.held();
         self.positions.clear();
         self.seeking.clear();
         self.parked_keys = None;

@@ -1,22 +1,28 @@
-//! Which instance of a service consumes which partition (docs/adr/0010): a PostgreSQL advisory
-//! lock per partition in the service's own database, held on one connection per instance (its
-//! lease connection), and one lock per instance that says it is there. Every tick an instance
+//! Which instance of a service consumes which partitions (docs/adr/0010): a PostgreSQL advisory
+//! lock per partition *number* in the service's own database, held on one connection per
+//! instance (its lease connection), and one lock per instance that says it is there. The
+//! holder of number n consumes partition n of every topic of the group: an order's events are
+//! keyed by its id, so with the same partition count they sit at the same number in every
+//! topic, and one instance sees all of them (its dead letters and what waits behind them
+//! included, docs/adr/0005). Every tick an instance
 //! counts the instances present, gives back what it holds above its fair share and tries to
 //! take free partitions up to it. A killed instance's connection closes with it, so its
 //! partitions are free at once and taken at the others' next tick; a joining instance gets its
 //! share as the others give theirs back. The offsets stored with every batch stay the fence:
 //! two instances that ever overlap on a partition cannot both commit a batch of it.
 
-use super::Partition;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgPool};
 use std::collections::BTreeSet;
 
-/// What one tick decided: partitions to give back and partitions to try to take, in order.
+/// A partition number: the unit an instance leases.
+pub type Slot = i32;
+
+/// What one tick decided: partition numbers to give back and to try to take, in order.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub release: Vec<Partition>,
-    pub take: Vec<Partition>,
+    pub release: Vec<Slot>,
+    pub take: Vec<Slot>,
 }
 
 /// The share of `all` one of `members` instances holds: as even as it gets (some hold one more).
@@ -26,16 +32,16 @@ pub fn fair_share(all: usize, members: usize) -> usize {
 
 /// Gives back the partitions held above the fair share (the last ones) and tries free ones up
 /// to it, starting at `start` (each instance starts elsewhere, so they rarely contend). Pure.
-pub fn plan(all: &[Partition], owned: &BTreeSet<Partition>, members: usize, start: usize) -> Plan {
+pub fn plan(all: &[Slot], owned: &BTreeSet<Slot>, members: usize, start: usize) -> Plan {
     let share = fair_share(all.len(), members);
     // Partitions that no longer exist (a topic recreated) are given back too.
-    let mut release: Vec<Partition> = owned.iter().filter(|p| !all.contains(p)).cloned().collect();
-    let kept: Vec<&Partition> = owned.iter().filter(|p| all.contains(p)).collect();
-    release.extend(kept.iter().skip(share).map(|p| (*p).clone()));
+    let mut release: Vec<Slot> = owned.iter().filter(|p| !all.contains(p)).copied().collect();
+    let kept: Vec<&Slot> = owned.iter().filter(|p| all.contains(p)).collect();
+    release.extend(kept.iter().skip(share).map(|p| **p));
     let holding = kept.len().min(share);
     let take = if holding < share && !all.is_empty() {
         let offset = start % all.len();
-        all[offset..].iter().chain(&all[..offset]).filter(|p| !owned.contains(*p)).cloned().collect()
+        all[offset..].iter().chain(&all[..offset]).filter(|p| !owned.contains(*p)).copied().collect()
     } else {
         Vec::new()
     };
@@ -50,7 +56,7 @@ pub struct Leases {
     conn: Option<PgConnection>,
     /// This instance's key among the group's members.
     member: i32,
-    owned: BTreeSet<Partition>,
+    owned: BTreeSet<Slot>,
 }
 
 impl std::fmt::Debug for Leases {
@@ -69,8 +75,8 @@ impl Leases {
         Self { pool, group, conn: None, member: 0, owned: BTreeSet::new() }
     }
 
-    /// The partitions this instance holds.
-    pub fn owned(&self) -> &BTreeSet<Partition> {
+    /// The partition numbers this instance holds.
+    pub fn owned(&self) -> &BTreeSet<Slot> {
         &self.owned
     }
 
@@ -80,10 +86,10 @@ impl Leases {
         self.owned.clear();
     }
 
-    /// One tick over `all` partitions of the group's topics; returns whether what this instance
+    /// One tick over `all` partition numbers of the group's topics; returns whether what this instance
     /// holds changed. An error means the lease connection is gone: every lease is dropped and
     /// the caller must stop consuming until the next tick succeeds.
-    pub async fn tick(&mut self, all: &[Partition]) -> Result<bool, sqlx::Error> {
+    pub async fn tick(&mut self, all: &[Slot]) -> Result<bool, sqlx::Error> {
         let result = self.try_tick(all).await;
         if result.is_err() {
             self.drop_all();
@@ -91,7 +97,7 @@ impl Leases {
         result
     }
 
-    async fn try_tick(&mut self, all: &[Partition]) -> Result<bool, sqlx::Error> {
+    async fn try_tick(&mut self, all: &[Slot]) -> Result<bool, sqlx::Error> {
         let conn = match self.conn.as_mut() {
             Some(conn) => conn,
             None => {
@@ -165,26 +171,20 @@ async fn members(conn: &mut PgConnection, group: &str) -> Result<usize, sqlx::Er
     Ok(usize::try_from(count).unwrap_or(1).max(1))
 }
 
-async fn try_lock(conn: &mut PgConnection, group: &str, partition: &Partition) -> Result<bool, sqlx::Error> {
-    partition_lock(conn, "pg_try_advisory_lock", group, partition).await
+async fn try_lock(conn: &mut PgConnection, group: &str, slot: &Slot) -> Result<bool, sqlx::Error> {
+    partition_lock(conn, "pg_try_advisory_lock", group, *slot).await
 }
 
-async fn unlock(conn: &mut PgConnection, group: &str, partition: &Partition) -> Result<(), sqlx::Error> {
-    partition_lock(conn, "pg_advisory_unlock", group, partition).await.map(drop)
+async fn unlock(conn: &mut PgConnection, group: &str, slot: &Slot) -> Result<(), sqlx::Error> {
+    partition_lock(conn, "pg_advisory_unlock", group, *slot).await.map(drop)
 }
 
-/// Calls the two-key advisory lock function `function` on `partition`'s lock.
-async fn partition_lock(
-    conn: &mut PgConnection,
-    function: &str,
-    group: &str,
-    partition: &Partition,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(&format!("SELECT {function}(hashtext($1 || ' ' || $2), hashtext($3 || '/' || $4))"))
+/// Calls the two-key advisory lock function `function` on partition number `slot`'s lock.
+async fn partition_lock(conn: &mut PgConnection, function: &str, group: &str, slot: Slot) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT {function}(hashtext($1 || ' ' || $2), $3)"))
         .bind(group)
         .bind(PARTITIONS)
-        .bind(&partition.0)
-        .bind(partition.1.to_string())
+        .bind(slot)
         .fetch_one(conn)
         .await
 }
@@ -199,12 +199,12 @@ fn rand_key() -> i32 {
 mod tests {
     use super::*;
 
-    fn partitions(n: i32) -> Vec<Partition> {
-        (0..n).map(|p| ("orders".to_owned(), p)).collect()
+    fn partitions(n: i32) -> Vec<Slot> {
+        (0..n).collect()
     }
 
-    fn owned(all: &[Partition], which: &[usize]) -> BTreeSet<Partition> {
-        which.iter().map(|i| all[*i].clone()).collect()
+    fn owned(all: &[Slot], which: &[usize]) -> BTreeSet<Slot> {
+        which.iter().map(|i| all[*i]).collect()
     }
 
     #[test]
@@ -244,10 +244,10 @@ mod tests {
     #[test]
     fn vanished_partitions_are_given_back() {
         let all = partitions(2);
-        let gone = ("orders".to_owned(), 7);
-        let held: BTreeSet<Partition> = [all[0].clone(), gone.clone()].into();
+        let gone = 7;
+        let held: BTreeSet<Slot> = [all[0], gone].into();
         let plan = plan(&all, &held, 1, 0);
         assert_eq!(plan.release, vec![gone]);
-        assert_eq!(plan.take, vec![all[1].clone()]);
+        assert_eq!(plan.take, vec![all[1]]);
     }
 }

@@ -5,8 +5,9 @@
 //! gathers, so the more calls arrive at once, the fewer commits per order.
 //!
 //! Per-call answers are kept: an order whose idempotency key is taken is answered `None` (the
-//! caller replays the first answer), and if a group fails as a whole each of its orders is
-//! tried again on its own, so every caller gets its own order's error.
+//! caller replays the first answer); if a group fails transiently (the database unreachable or
+//! busy) every caller is told so at once, and if it fails otherwise each of its orders is tried
+//! again on its own, so every caller gets its own order's error.
 
 use crate::store::{self, Placement};
 use orderflow_kit::ServiceError;
@@ -86,6 +87,15 @@ impl Task {
             Err(error) if orders.len() == 1 => {
                 if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(error.into()));
+                }
+            }
+            // The database is unreachable or busy: one by one would only wait the same way, once
+            // per order. Every caller is told, and retries.
+            Err(error) if orderflow_kit::db::transient(&error) => {
+                tracing::warn!(%error, orders = orders.len(), "a group of orders failed transiently");
+                for reply in replies {
+                    let cause = anyhow::anyhow!("storing the order failed: {error}");
+                    let _ = reply.send(Err(ServiceError::Unavailable("database", cause)));
                 }
             }
             Err(error) => {

@@ -203,7 +203,9 @@ pub async fn bench(
 
     println!("== the pipeline");
     match pgstats::leases(&stack.stats).await {
-        Ok(leases) => println!("  partitions per instance (consumer leases): {leases}"),
+        Ok(leases) => println!(
+            "  partition numbers per instance (consumer leases; each stands for that partition of every topic): {leases}"
+        ),
         Err(error) => println!("  (partition leases unknown: {error:#})"),
     }
     let mut sustained: Option<(f64, load::Measured)> = None;

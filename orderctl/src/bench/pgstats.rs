@@ -76,7 +76,7 @@ pub fn per_order(before: &Snapshot, after: &Snapshot, orders: u64) -> Vec<String
         .collect()
 }
 
-/// Partition leases per instance, per database: e.g. `orders: 3+3`.
+/// Partition numbers leased per instance, per database: e.g. `orders: 1+1`.
 pub async fn leases(pool: &PgPool) -> anyhow::Result<String> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT d.datname::text, count(*) - 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
