@@ -122,6 +122,7 @@ fn host_of(url: &str) -> SocketAddr {
 #[derive(Default)]
 struct Options {
     fulfillment: Option<fulfillment_service::Fulfillment>,
+    shipping: Option<shipping_service::Shipping>,
     metrics: Option<SocketAddr>,
     order_database_link: bool,
 }
@@ -136,6 +137,11 @@ impl Stack {
         Self::start_with(Options { fulfillment: Some(fulfillment), ..Options::default() }).await
     }
 
+    /// With shipping's own settings given (manual pick-up, a courier's delay).
+    pub async fn start_with_shipping(shipping: shipping_service::Shipping) -> Self {
+        Self::start_with(Options { shipping: Some(shipping), ..Options::default() }).await
+    }
+
     /// With Prometheus metrics served on `addr` (one exporter per process: the services share it).
     pub async fn start_with_metrics(addr: SocketAddr) -> Self {
         Self::start_with(Options { metrics: Some(addr), ..Options::default() }).await
@@ -147,7 +153,7 @@ impl Stack {
     }
 
     async fn start_with(options: Options) -> Self {
-        let Options { fulfillment, metrics, order_database_link } = options;
+        let Options { fulfillment, shipping, metrics, order_database_link } = options;
         orderflow_kit::telemetry::init("e2e");
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
@@ -172,7 +178,11 @@ impl Stack {
             None => fulfillment_service::App::build(fulfillment_config).await,
         }
         .unwrap();
-        let shipping = shipping_service::App::build(shipping_config).await.unwrap();
+        let shipping = match shipping {
+            Some(wiring) => shipping_service::App::build_with(shipping_config, wiring).await,
+            None => shipping_service::App::build(shipping_config).await,
+        }
+        .unwrap();
         let (order_addr, inventory_addr) = (order.local_addr(), inventory.local_addr());
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
         let services = TaskTracker::new();

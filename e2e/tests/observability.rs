@@ -126,6 +126,6 @@ async fn a_projection_rebuilt_under_load_equals_the_old_one_and_keeps_flowing() 
     ids.extend(load.await.unwrap());
     for id in &ids {
         let order = stack.wait_for_status(id, OrderStatus::Shipped).await;
-        assert_eq!(order.timeline.len(), 7, "{id}: every event once, none lost in the swap");
+        assert_eq!(order.timeline.len(), 8, "{id}: every event once, none lost in the swap");
     }
 }

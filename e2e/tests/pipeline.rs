@@ -44,10 +44,10 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
     let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
     assert_eq!(
         event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"]
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"]
     );
     let ids: HashSet<_> = shipped.timeline.iter().map(|e| e.event_id.as_str()).collect();
-    assert_eq!(ids.len(), 7, "each event exactly once");
+    assert_eq!(ids.len(), 8, "each event exactly once");
     assert_eq!(shipped.carrier, "DPD", "domestic standard parcel under 31.5 kg");
     assert!(
         shipped.tracking_number.starts_with("DP") && shipped.tracking_number.len() == 14,
@@ -91,12 +91,23 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
     let order = stack.wait_for_status(&placed.order_id, OrderStatus::Delivered).await;
     assert_eq!(
         event_types(&order),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped", "Delivered"]
+        [
+            "OrderPlaced",
+            "StockReserved",
+            "Picked",
+            "Sorted",
+            "Packed",
+            "ShipmentRequested",
+            "Labelled",
+            "Shipped",
+            "TrackingUpdated",
+            "Delivered"
+        ]
     );
     let tracked =
         stack.shipping.track_shipment(TrackShipmentRequest { tracking_number: shipped.tracking_number.clone() });
     let history: Vec<_> = tracked.await.unwrap().into_inner().history.into_iter().map(|e| e.status).collect();
-    assert_eq!(history, ["SHIPPED", "DELIVERED"]);
+    assert_eq!(history, ["LABELLED", "SHIPPED", "DELIVERED"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,8 +270,9 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
     let names: Vec<_> = statuses.into_iter().map(|s| OrderStatus::try_from(s).unwrap().as_str_name()).collect();
     assert_eq!(
         names,
-        ["PLACED", "RESERVED", "PICKED", "SORTED", "PACKED", "PACKED", "SHIPPED", "DELIVERED"],
-        "one message per timeline event (the second PACKED is the handover to shipping), then the stream ends"
+        ["PLACED", "RESERVED", "PICKED", "SORTED", "PACKED", "PACKED", "LABELLED", "SHIPPED", "SHIPPED", "DELIVERED"],
+        "one message per timeline event (the second PACKED is the handover to shipping, the second SHIPPED the \
+         delivery scan), then the stream ends"
     );
 
     // The last unit is gone: the next order is rejected, and its stream ends there.
@@ -337,7 +349,7 @@ async fn in_manual_mode_staff_confirm_each_step_in_order() {
     let shipped = stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
     assert_eq!(
         event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"],
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"],
         "one event per step"
     );
     let unknown = ConfirmPickRequest { order_id: uuid::Uuid::now_v7().to_string() };
@@ -354,7 +366,7 @@ async fn with_a_step_delay_each_automatic_step_waits_its_turn() {
     let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
     assert_eq!(
         event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"]
+        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"]
     );
     let at = |i: usize| {
         let t = shipped.timeline[i].occurred_at.unwrap();

@@ -36,3 +36,33 @@ impl Backoff {
         waited
     }
 }
+/// Runs `step` until `shutdown`: again at once after it did some work, after `idle` when it
+/// found none, and after the back-off when it failed (logged as `what` failing). The loop of
+/// every worker that polls its own tables for due work.
+pub async fn poll<F, Fut, E>(idle: Duration, shutdown: CancellationToken, what: &str, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, E>>,
+    E: std::fmt::Display,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        let wait = match step().await {
+            Ok(done) => {
+                backoff.reset();
+                if done == 0 { idle } else { Duration::ZERO }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "{what} failed; retrying");
+                if !backoff.wait(&shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -40,7 +40,7 @@ impl Cause {
 }
 
 /// Every event type name this build knows, as [`event_type`] writes them.
-pub const KNOWN_TYPES: [&str; 14] = [
+pub const KNOWN_TYPES: [&str; 17] = [
     "OrderPlaced",
     "StockReserved",
     "StockRejected",
@@ -55,6 +55,9 @@ pub const KNOWN_TYPES: [&str; 14] = [
     "StockReleased",
     "ShipmentRequested",
     "ShipmentRejected",
+    "Labelled",
+    "TrackingUpdated",
+    "Returned",
 ];
 
 /// `name` if it is an event type this build knows, else `"unknown"`: a bounded set of values
@@ -80,6 +83,9 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::StockReleased(_) => "StockReleased",
         Payload::ShipmentRequested(_) => "ShipmentRequested",
         Payload::ShipmentRejected(_) => "ShipmentRejected",
+        Payload::Labelled(_) => "Labelled",
+        Payload::TrackingUpdated(_) => "TrackingUpdated",
+        Payload::Returned(_) => "Returned",
     }
 }
 

@@ -14,6 +14,7 @@ pub mod backoff;
 pub mod config;
 pub mod db;
 pub mod decider;
+pub mod delivery;
 pub mod dlq;
 pub mod envelope;
 pub mod error;

@@ -1,6 +1,7 @@
 //! order-service: the first and last step of the flow. `PlaceOrder` validates an order and
-//! emits OrderPlaced; the projection consumes every later event (StockReserved or
-//! StockRejected, Picked, Sorted, Packed, Shipped, Delivered, StockReleased) into the order's
+//! emits OrderPlaced with its delivery promise; the projection consumes every later event
+//! (StockReserved or StockRejected, Picked, Sorted, Packed, Labelled, Shipped, TrackingUpdated,
+//! Delivered or Returned, StockReleased) into the order's
 //! status and timeline and hands packed orders to shipping (ShipmentRequested); `CancelOrder`
 //! emits OrderCancelled until then; `WatchOrder` streams an order's timeline as it grows.
 
@@ -16,6 +17,7 @@ mod watch_order;
 
 use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::config::var;
+use orderflow_kit::delivery::Warehouse;
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::order::v1::order_service_server::OrderServiceServer;
@@ -44,6 +46,8 @@ pub const CONSUMED: [Topic; 3] = [Topic::Inventory, Topic::Fulfillment, Topic::S
 #[derive(Debug)]
 pub struct Orders {
     watch: watch_order::Limits,
+    /// Where parcels leave from, for the delivery promise.
+    warehouse: Warehouse,
 }
 
 /// order-service, built from its configuration.
@@ -65,7 +69,7 @@ impl Wiring for Orders {
             max_watchers: var("WATCH_MAX_WATCHERS", MAX_WATCHERS)?,
             max_stream: Duration::from_secs(var("WATCH_MAX_SECONDS", MAX_SECONDS)?.get()),
         };
-        Ok(Self { watch })
+        Ok(Self { watch, warehouse: Warehouse::from_env()? })
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -74,7 +78,7 @@ impl Wiring for Orders {
         let watchers = watch_order::Watchers::new(self.watch);
         let fanout = watch_order::Fanout::new(service.consumer_pool.clone(), watchers.clone());
         let (committer, commits) = place_order::committer(service.pool.clone(), service.topics.name(Topic::Orders));
-        let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers, committer));
+        let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers, committer, self.warehouse));
         let workers = vec![
             Box::pin(projection.run(shutdown.clone())) as _,
             Box::pin(fanout.run(shutdown.clone())) as _,

@@ -78,10 +78,13 @@ ALTER TABLE order_rebuild.order_timeline ADD CONSTRAINT order_timeline_order_id_
 /// Copies what order-service decided itself and the rebuild does not have yet: orders placed,
 /// cancels, and its own timeline entries (OrderPlaced, OrderCancelled, ShipmentRequested).
 const COPY_DECISIONS: &str = "
-INSERT INTO order_rebuild.orders
+INSERT INTO order_rebuild.orders (order_id, idempotency_key, request, customer_id, placed, status, rejection_reason,
+       carrier, tracking_number, created_at, updated_at, cancellation_reason, promise_earliest, promise_latest,
+       promised_earliest, promised_latest)
 SELECT o.order_id, o.idempotency_key, o.request, o.customer_id, o.placed,
        CASE WHEN o.status = 'CANCELLED' THEN 'CANCELLED' ELSE 'PLACED' END,
-       '', '', '', o.created_at, o.created_at, o.cancellation_reason
+       '', '', '', o.created_at, o.created_at, o.cancellation_reason,
+       o.promised_earliest, o.promised_latest, o.promised_earliest, o.promised_latest
 FROM public.orders o
 WHERE NOT EXISTS (SELECT 1 FROM order_rebuild.orders r WHERE r.order_id = o.order_id);
 UPDATE order_rebuild.orders r SET status = 'CANCELLED', cancellation_reason = o.cancellation_reason
@@ -97,7 +100,8 @@ ON CONFLICT (event_id) DO NOTHING;
 fn checksum_query(schema: &str) -> String {
     format!(
         "SELECT md5(coalesce((SELECT string_agg(concat_ws('|', order_id, idempotency_key, md5(request), customer_id, md5(placed), \
-         status, rejection_reason, carrier, tracking_number, cancellation_reason, created_at), ';' ORDER BY order_id) \
+         status, rejection_reason, carrier, tracking_number, cancellation_reason, created_at, promise_earliest, promise_latest, \
+         promised_earliest, promised_latest, md5(last_scan)), ';' ORDER BY order_id) \
          FROM {schema}.orders), '') || '#' || coalesce((SELECT string_agg(concat_ws('|', event_id, order_id, event_type, producer, \
          occurred_at, step), ';' ORDER BY event_id) FROM {schema}.order_timeline), ''))"
     )

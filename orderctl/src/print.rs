@@ -2,7 +2,7 @@
 
 use orderflow_proto::inventory::v1::GetStockResponse;
 use orderflow_proto::order::v1::{Order, OrderStatus};
-use orderflow_proto::shipping::v1::TrackShipmentResponse;
+use orderflow_proto::shipping::v1::{Shipment, TrackShipmentResponse};
 
 pub fn status(status: i32) -> &'static str {
     OrderStatus::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
@@ -30,6 +30,13 @@ pub fn order(order: &Order) {
     }
     if !order.tracking_number.is_empty() {
         println!("shipping  {} {}", order.carrier, order.tracking_number);
+    }
+    if let Some(promise) = &order.delivery_promise {
+        let late = if promise.late { format!(" — LATE: {}", promise.late_reason) } else { String::new() };
+        println!("expected  {} to {}{late}", promise.earliest, promise.latest);
+    }
+    if let Some(scan) = &order.last_tracking_event {
+        println!("last scan {}  {} {} {}", time(scan.occurred_at.as_ref()), scan.status, scan.location, scan.note);
     }
     println!("timeline");
     for entry in &order.timeline {
@@ -60,6 +67,19 @@ pub fn tracking(tracked: &TrackShipmentResponse) {
         );
     }
     for event in &tracked.history {
-        println!("  {}  {:<10} {}", time(event.occurred_at.as_ref()), event.status, event.description);
+        let late = if event.current { "" } else { "  (arrived late: history only)" };
+        println!("  {}  {:<16} {}{late}", time(event.occurred_at.as_ref()), event.status, event.description);
     }
+}
+
+/// A labelled parcel awaiting collection, one line.
+pub fn pickup(shipment: &Shipment) {
+    println!(
+        "{}  {:<12} {:<26} order {}  labelled {}",
+        shipment.tracking_number,
+        shipment.carrier,
+        shipment.carrier_service,
+        shipment.order_id,
+        time(shipment.labelled_at.as_ref())
+    );
 }

@@ -1,13 +1,14 @@
 //! The `orderflow.shipping.v1.ShippingService` adapter.
 
-use crate::{deliver, store, track_shipment};
+use crate::{pickup, store, track, track_shipment};
 use orderflow_kit::topics::Topic;
 use orderflow_kit::types::OrderId;
 use orderflow_kit::{Service, ServiceError, grpc};
 use orderflow_proto::shipping::v1::shipping_service_server::ShippingService;
 use orderflow_proto::shipping::v1::{
-    ConfirmDeliveryRequest, ConfirmDeliveryResponse, GetShipmentRequest, GetShipmentResponse, TrackShipmentRequest,
-    TrackShipmentResponse,
+    ConfirmDeliveryRequest, ConfirmDeliveryResponse, ConfirmPickupRequest, ConfirmPickupResponse, GetShipmentRequest,
+    GetShipmentResponse, ListPickupsRequest, ListPickupsResponse, RecordTrackingEventRequest,
+    RecordTrackingEventResponse, TrackShipmentRequest, TrackShipmentResponse,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -15,7 +16,7 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct ShippingApi {
     pool: PgPool,
-    /// The shipping topic, where Delivered goes.
+    /// The shipping topic, where the carriers' events go.
     topic: String,
 }
 
@@ -50,7 +51,30 @@ impl ShippingService for ShippingApi {
     ) -> Result<Response<ConfirmDeliveryResponse>, Status> {
         let trace = grpc::trace_of(&request);
         let number = &request.get_ref().tracking_number;
-        let shipment = deliver::confirm_delivery(&self.pool, &self.topic, trace, number).await?;
+        let shipment = track::confirm_delivery(&self.pool, &self.topic, trace, number).await?;
         Ok(Response::new(ConfirmDeliveryResponse { shipment: Some(shipment) }))
+    }
+
+    async fn list_pickups(
+        &self,
+        request: Request<ListPickupsRequest>,
+    ) -> Result<Response<ListPickupsResponse>, Status> {
+        Ok(Response::new(pickup::list_pickups(&self.pool, request.get_ref()).await?))
+    }
+
+    async fn confirm_pickup(
+        &self,
+        request: Request<ConfirmPickupRequest>,
+    ) -> Result<Response<ConfirmPickupResponse>, Status> {
+        let trace = grpc::trace_of(&request);
+        Ok(Response::new(pickup::confirm_pickup(&self.pool, &self.topic, trace, request.get_ref()).await?))
+    }
+
+    async fn record_tracking_event(
+        &self,
+        request: Request<RecordTrackingEventRequest>,
+    ) -> Result<Response<RecordTrackingEventResponse>, Status> {
+        let trace = grpc::trace_of(&request);
+        Ok(Response::new(track::record_tracking_event(&self.pool, &self.topic, trace, request.get_ref()).await?))
     }
 }

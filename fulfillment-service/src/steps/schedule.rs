@@ -24,19 +24,6 @@ impl Steps {
     /// Runs `advance_due` until `shutdown`; only started when [`Steps::schedules`].
     pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
         let idle = (self.delay / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-        loop {
-            let wait = match self.advance_due(&pool).await {
-                Ok(0) => idle,
-                Ok(_) => Duration::ZERO,
-                Err(error) => {
-                    tracing::warn!(%error, "advancing fulfillments failed");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
+        orderflow_kit::backoff::poll(idle, shutdown, "advancing fulfillments", || self.advance_due(&pool)).await;
     }
 }

@@ -58,9 +58,11 @@ impl Decider for CancelOrder {
                 })])
             }
             OrderStatus::Cancelled => Ok(vec![]),
-            OrderStatus::Packed | OrderStatus::Shipped | OrderStatus::Delivered => {
-                refused("has been handed to shipping and can no longer be cancelled")
-            }
+            OrderStatus::Packed
+            | OrderStatus::Labelled
+            | OrderStatus::Shipped
+            | OrderStatus::Delivered
+            | OrderStatus::Returned => refused("has been handed to shipping and can no longer be cancelled"),
             OrderStatus::Rejected => refused("was rejected: nothing to cancel"),
             OrderStatus::Unspecified => refused("is in an unknown state"),
         }

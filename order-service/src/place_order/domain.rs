@@ -1,8 +1,11 @@
 //! Deciding a new order: a valid request ([`NewOrder`], built with `TryFrom`) becomes exactly
-//! one OrderPlaced; anything else is a [`FieldError`] naming the first offending field. Pure:
-//! no I/O.
+//! one OrderPlaced, with the delivery promise for its level and destination from the time it
+//! is placed; anything else is a [`FieldError`] naming the first offending field. Pure: no I/O.
 
+use chrono::{DateTime, Utc};
 use orderflow_kit::decider::Decider;
+use orderflow_kit::delivery::Warehouse;
+use orderflow_kit::delivery::promise::quote;
 use orderflow_kit::types::{FieldError, optional_text, order_lines, required_text};
 use orderflow_proto::common::v1::{Address, Customer, ServiceLevel};
 use orderflow_proto::events::v1::OrderPlaced;
@@ -28,8 +31,17 @@ impl TryFrom<&PlaceOrderRequest> for NewOrder {
             shipping_address: Some(address(request.shipping_address.as_ref())?),
             payment_reference: required_text("payment_reference", &request.payment_reference, 128)?,
             service_level: service_level(request.service_level)? as i32,
+            delivery_promise: None,
         }))
     }
+}
+
+/// A new order being placed: from which warehouse, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placing {
+    pub order: NewOrder,
+    pub warehouse: Warehouse,
+    pub at: DateTime<Utc>,
 }
 
 /// PlaceOrder: a new order is placed, always (its request was validated at the edge; a
@@ -38,12 +50,16 @@ pub struct PlaceOrder;
 
 impl Decider for PlaceOrder {
     type State = ();
-    type Command = NewOrder;
+    type Command = Placing;
     type Event = OrderPlaced;
     type Rejection = std::convert::Infallible;
 
-    fn decide((): &(), order: &NewOrder) -> Result<Vec<OrderPlaced>, Self::Rejection> {
-        Ok(vec![order.0.clone()])
+    fn decide((): &(), placing: &Placing) -> Result<Vec<OrderPlaced>, Self::Rejection> {
+        let mut placed = placing.order.0.clone();
+        let country = placed.shipping_address.as_ref().map(|a| a.country.as_str()).unwrap_or_default();
+        let level = ServiceLevel::try_from(placed.service_level).unwrap_or(ServiceLevel::Standard);
+        placed.delivery_promise = quote(&placing.warehouse, level, country, placing.at).map(|w| w.to_proto());
+        Ok(vec![placed])
     }
 
     fn evolve((): (), _: &OrderPlaced) {}
@@ -136,7 +152,24 @@ mod tests {
 
     fn decide(request: &PlaceOrderRequest) -> Result<OrderPlaced, FieldError> {
         let order = NewOrder::try_from(request)?;
-        Ok(PlaceOrder::decide(&(), &order).unwrap().remove(0))
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 9, 0, 0).unwrap();
+        let placing = Placing { order, warehouse: Warehouse::default(), at };
+        Ok(PlaceOrder::decide(&(), &placing).unwrap().remove(0))
+    }
+
+    #[test]
+    fn the_order_carries_the_promise_for_its_level_and_destination() {
+        let mut request = valid();
+        let promise = |r: &PlaceOrderRequest| {
+            let p = decide(r).unwrap().delivery_promise.unwrap();
+            (p.earliest, p.latest)
+        };
+        request.shipping_address.as_mut().unwrap().country = "de".into();
+        assert_eq!(promise(&request), ("2026-12-01".into(), "2026-12-03".into()), "domestic standard: 1-3 days");
+        request.service_level = ServiceLevel::Express as i32;
+        assert_eq!(promise(&request), ("2026-12-01".into(), "2026-12-01".into()), "domestic express: next day");
+        request.shipping_address.as_mut().unwrap().country = "US".into();
+        assert_eq!(promise(&request), ("2026-12-02".into(), "2026-12-03".into()), "world express: 2-3 days");
     }
 
     fn field_of(request: &PlaceOrderRequest) -> String {

@@ -1,11 +1,12 @@
 //! The PlaceOrder adapter: validate at the edge, decide, hand the order to the group commit
 //! (`group`), answer at once.
 
-use super::domain::{NewOrder, PlaceOrder};
+use super::domain::{NewOrder, PlaceOrder, Placing};
 use super::group::Committer;
 use crate::store::{self, Placement};
 use orderflow_kit::ServiceError;
 use orderflow_kit::decider::Decider;
+use orderflow_kit::delivery::Warehouse;
 use orderflow_kit::envelope::{self, Cause};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::types::optional_text;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 pub async fn place_order(
     pool: &PgPool,
     committer: &Committer,
+    warehouse: &Warehouse,
     trace: TraceParent,
     mut request: PlaceOrderRequest,
 ) -> Result<Order, ServiceError> {
@@ -31,7 +33,8 @@ pub async fn place_order(
     {
         return replay(pool, existing, &fingerprint).await;
     }
-    let Ok(mut events) = PlaceOrder::decide(&(), &new_order);
+    let placing = Placing { order: new_order, warehouse: warehouse.clone(), at: chrono::Utc::now() };
+    let Ok(mut events) = PlaceOrder::decide(&(), &placing);
     let placed = events.pop().expect("PlaceOrder decides one OrderPlaced");
     let order_id = Uuid::now_v7();
     let event = envelope::build(

@@ -1,21 +1,48 @@
 //! How events move an order's status: forward only along
-//! PLACED → RESERVED → PICKED → SORTED → PACKED → SHIPPED → DELIVERED, with REJECTED (from
-//! PLACED: stock; from PACKED: no carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards.
+//! PLACED → RESERVED → PICKED → SORTED → PACKED → LABELLED → SHIPPED → DELIVERED | RETURNED,
+//! with REJECTED (from PLACED: stock; from PACKED: no carrier takes the parcel) and CANCELLED
+//! as ends. A late or duplicate event never moves an order backwards. Labelling and each
+//! current carrier scan replace the delivery promise; the promise made at placement stays, so
+//! lateness is judged against it (`late`).
 //! The steps that decide on an order (`cancel_order`, `request_shipment`) read this view and
 //! evolve it with these rules. Pure: no I/O.
 
+use chrono::NaiveDate;
+use orderflow_kit::delivery::promise::{Window, lateness};
 use orderflow_kit::envelope;
+use orderflow_proto::common::v1::{DeliveryPromise, TrackingScan};
 use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::order::v1::OrderStatus;
 
 /// The projected part of an order that events change.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct View {
     pub status: OrderStatus,
     pub rejection_reason: String,
     pub carrier: String,
     pub tracking_number: String,
     pub cancellation_reason: String,
+    /// When the order is expected now.
+    pub promise: Option<Window>,
+    /// The latest date PlaceOrder promised.
+    pub promised_latest: Option<NaiveDate>,
+    /// The carrier's scan that is the parcel's state.
+    pub last_scan: Option<TrackingScan>,
+}
+
+impl View {
+    /// The promise as the API shows it on `today`, with whether (and why) the order is late.
+    pub fn delivery_promise(&self, today: NaiveDate) -> Option<DeliveryPromise> {
+        let window = self.promise?;
+        let mut promise = window.to_proto();
+        let Some(promised_latest) = self.promised_latest else { return Some(promise) };
+        let delivered = (self.status == OrderStatus::Delivered).then_some(window.latest);
+        if let Some(reason) = lateness(window, promised_latest, delivered, is_end(self.status), today) {
+            promise.late = true;
+            promise.late_reason = reason;
+        }
+        Some(promise)
+    }
 }
 
 /// The status an event announces, or `None` for events that are not about an order's progress.
@@ -32,8 +59,10 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
         "Picked" => Some(OrderStatus::Picked),
         "Sorted" => Some(OrderStatus::Sorted),
         "Packed" => Some(OrderStatus::Packed),
+        "Labelled" => Some(OrderStatus::Labelled),
         "Shipped" => Some(OrderStatus::Shipped),
         "Delivered" => Some(OrderStatus::Delivered),
+        "Returned" => Some(OrderStatus::Returned),
         "OrderCancelled" => Some(OrderStatus::Cancelled),
         _ => None,
     }
@@ -45,13 +74,15 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
 pub fn timeline_step(event_type: &str) -> Option<i32> {
     match event_type {
         "ShipmentRequested" => Some(step(OrderStatus::Packed)),
-        "ShipmentRejected" => Some(step(OrderStatus::Shipped)),
+        "ShipmentRejected" => Some(step(OrderStatus::Labelled)),
+        "TrackingUpdated" => Some(step(OrderStatus::Shipped)),
         "StockReleased" => Some(step(OrderStatus::Cancelled)),
         other => announced_by_type(other).map(step),
     }
 }
 
-/// The position of a status in the flow, used to order the timeline causally.
+/// The position of a status in the flow, used to order the timeline causally (stored with
+/// each timeline row: renumbering needs a migration, as 103_last_mile.sql did).
 pub const fn step(status: OrderStatus) -> i32 {
     match status {
         OrderStatus::Unspecified => 0,
@@ -60,15 +91,16 @@ pub const fn step(status: OrderStatus) -> i32 {
         OrderStatus::Picked => 3,
         OrderStatus::Sorted => 4,
         OrderStatus::Packed => 5,
-        OrderStatus::Shipped => 6,
-        OrderStatus::Delivered => 7,
-        OrderStatus::Cancelled => 8,
+        OrderStatus::Labelled => 6,
+        OrderStatus::Shipped => 7,
+        OrderStatus::Delivered | OrderStatus::Returned => 8,
+        OrderStatus::Cancelled => 9,
     }
 }
 
-/// DELIVERED, REJECTED and CANCELLED: nothing moves an order out of these.
+/// DELIVERED, RETURNED, REJECTED and CANCELLED: nothing moves an order out of these.
 pub fn is_end(status: OrderStatus) -> bool {
-    matches!(status, OrderStatus::Delivered | OrderStatus::Rejected | OrderStatus::Cancelled)
+    matches!(status, OrderStatus::Delivered | OrderStatus::Returned | OrderStatus::Rejected | OrderStatus::Cancelled)
 }
 
 /// The view after `payload`: details are recorded whenever they arrive, the status moves only
@@ -80,9 +112,18 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
         Payload::ShipmentRejected(rejected) if view.status == OrderStatus::Packed => {
             next.rejection_reason.clone_from(&rejected.reason);
         }
+        Payload::Labelled(labelled) => {
+            next.carrier.clone_from(&labelled.carrier);
+            next.tracking_number.clone_from(&labelled.tracking_number);
+            next.promise = labelled.delivery_promise.as_ref().and_then(Window::from_proto).or(view.promise);
+        }
         Payload::Shipped(shipped) => {
             next.carrier.clone_from(&shipped.carrier);
             next.tracking_number.clone_from(&shipped.tracking_number);
+        }
+        Payload::TrackingUpdated(updated) if updated.current && !is_end(view.status) => {
+            next.last_scan.clone_from(&updated.scan);
+            next.promise = updated.delivery_promise.as_ref().and_then(Window::from_proto).or(view.promise);
         }
         Payload::OrderCancelled(cancelled) => next.cancellation_reason.clone_from(&cancelled.reason),
         _ => {}
@@ -106,7 +147,8 @@ pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
 mod tests {
     use super::*;
     use orderflow_proto::events::v1::{
-        OrderCancelled, Packed, Picked, ShipmentRejected, Shipped, StockRejected, StockReserved,
+        Delivered, Labelled, OrderCancelled, Packed, Picked, Returned, ShipmentRejected, Shipped, StockRejected,
+        StockReserved, TrackingUpdated,
     };
 
     fn view(status: OrderStatus) -> View {
@@ -172,7 +214,7 @@ mod tests {
         );
         let shipped = evolve(&view(OrderStatus::Shipped), &refused);
         assert_eq!((shipped.status, shipped.rejection_reason.as_str()), (OrderStatus::Shipped, ""));
-        assert_eq!(timeline_step("ShipmentRejected"), Some(step(OrderStatus::Shipped)));
+        assert_eq!(timeline_step("ShipmentRejected"), Some(step(OrderStatus::Labelled)));
     }
 
     #[test]
@@ -201,5 +243,72 @@ mod tests {
         assert_eq!(timeline_step("ShipmentRequested"), Some(step(OrderStatus::Packed)));
         assert_eq!(timeline_step("StockReleased"), Some(step(OrderStatus::Cancelled)));
         assert_eq!(timeline_step("LowStock"), None);
+    }
+
+    fn window(earliest: &str, latest: &str) -> Window {
+        Window { earliest: earliest.parse().unwrap(), latest: latest.parse().unwrap() }
+    }
+
+    fn scanned(id: &str, status: &str, current: bool, promise: Window) -> Payload {
+        let scan = TrackingScan { scan_id: id.into(), status: status.into(), ..Default::default() };
+        Payload::TrackingUpdated(TrackingUpdated {
+            scan: Some(scan),
+            current,
+            delivery_promise: Some(promise.to_proto()),
+            carrier: "DPD".into(),
+        })
+    }
+
+    #[test]
+    fn the_last_mile_moves_the_promise_and_ends_delivered_or_returned() {
+        let placed = View {
+            status: OrderStatus::Packed,
+            promise: Some(window("2026-12-01", "2026-12-03")),
+            promised_latest: Some("2026-12-03".parse().unwrap()),
+            ..View::default()
+        };
+        let label = Labelled {
+            carrier: "DPD".into(),
+            tracking_number: "DP1".into(),
+            delivery_promise: Some(window("2026-12-02", "2026-12-03").to_proto()),
+            ..Default::default()
+        };
+        let labelled = evolve(&placed, &Payload::Labelled(label));
+        assert_eq!((labelled.status, labelled.tracking_number.as_str()), (OrderStatus::Labelled, "DP1"));
+        assert_eq!(labelled.promise, Some(window("2026-12-02", "2026-12-03")));
+        let shipped = evolve(&labelled, &Payload::Shipped(Shipped::default()));
+        assert_eq!(shipped.status, OrderStatus::Shipped);
+        let moving = evolve(&shipped, &scanned("s1", "OUT_FOR_DELIVERY", true, window("2026-12-02", "2026-12-02")));
+        assert_eq!(
+            (moving.status, moving.last_scan.as_ref().map(|s| s.scan_id.as_str())),
+            (OrderStatus::Shipped, Some("s1"))
+        );
+        let late_scan = evolve(&moving, &scanned("s0", "IN_TRANSIT", false, window("2026-12-09", "2026-12-09")));
+        assert_eq!(late_scan, moving, "a scan that is not current changes nothing");
+        let delivered = evolve(&moving, &Payload::Delivered(Delivered::default()));
+        assert_eq!(delivered.status, OrderStatus::Delivered);
+        assert_eq!(evolve(&shipped, &Payload::Returned(Returned::default())).status, OrderStatus::Returned);
+        assert_eq!(evolve(&delivered, &Payload::Returned(Returned::default())).status, OrderStatus::Delivered);
+    }
+
+    #[test]
+    fn lateness_is_judged_against_the_placement_promise() {
+        let today = "2026-12-02".parse().unwrap();
+        let mut v = View {
+            status: OrderStatus::Shipped,
+            promise: Some(window("2026-12-01", "2026-12-03")),
+            promised_latest: Some("2026-12-03".parse().unwrap()),
+            ..View::default()
+        };
+        assert!(!v.delivery_promise(today).unwrap().late);
+        v.promise = Some(window("2026-12-04", "2026-12-04"));
+        let late = v.delivery_promise(today).unwrap();
+        assert!(late.late);
+        assert_eq!(late.late_reason, "now expected by 2026-12-04, promised by 2026-12-03");
+        v.status = OrderStatus::Delivered;
+        assert_eq!(v.delivery_promise(today).unwrap().late_reason, "delivered on 2026-12-04, promised by 2026-12-03");
+        v.status = OrderStatus::Returned;
+        assert!(!v.delivery_promise(today).unwrap().late, "a returned order is not late");
+        assert_eq!(View::default().delivery_promise(today), None);
     }
 }

@@ -25,7 +25,12 @@ fn placed(customer_id: &str) -> OrderPlaced {
         }),
         payment_reference: "pay-1".into(),
         service_level: ServiceLevel::Express as i32,
+        delivery_promise: Some(window("2026-12-01", "2026-12-03").to_proto()),
     }
+}
+
+fn window(earliest: &str, latest: &str) -> Window {
+    Window { earliest: earliest.parse().unwrap(), latest: latest.parse().unwrap() }
 }
 
 /// An event of `order_id` that occurred at `at` (Unix seconds and nanoseconds).
@@ -96,7 +101,7 @@ async fn an_inserted_order_loads_back_with_every_column_as_the_insert_returned_i
     let at = envelope::occurred_at(&event).trunc_subsecs(6);
     assert_eq!(entry[0].occurred_at, Some(envelope::timestamp(at)), "kept to the microsecond");
     assert_eq!(find_by_idempotency_key(&pool, "key-1").await.unwrap(), Some(order_id));
-    assert_eq!(list_by_customer(&pool, "c-1", None, 10).await.unwrap().len(), 1, "filed under its customer");
+    assert_eq!(list(&pool, Some("c-1"), false, None, 10).await.unwrap().len(), 1, "filed under its customer");
 }
 
 #[tokio::test]
@@ -195,7 +200,10 @@ async fn a_saved_view_is_what_the_next_lock_and_load_see() {
             rejection_reason: empty(),
             carrier: empty(),
             tracking_number: empty(),
-            cancellation_reason: empty()
+            cancellation_reason: empty(),
+            promise: Some(window("2026-12-01", "2026-12-03")),
+            promised_latest: Some("2026-12-03".parse().unwrap()),
+            last_scan: None,
         }
     );
     let next = View {
@@ -204,6 +212,9 @@ async fn a_saved_view_is_what_the_next_lock_and_load_see() {
         carrier: "DHL".into(),
         tracking_number: "DHL-00000000001".into(),
         cancellation_reason: "changed my mind".into(),
+        promise: Some(window("2026-12-04", "2026-12-04")),
+        last_scan: Some(orderflow_proto::common::v1::TrackingScan { scan_id: "s1".into(), ..Default::default() }),
+        ..view.clone()
     };
     save_view(&mut tx, order_id, &next).await.unwrap();
     tx.commit().await.unwrap();
@@ -261,12 +272,56 @@ async fn a_customers_orders_page_newest_first_without_timelines() {
     let mut pages = Vec::new();
     let mut before = None;
     loop {
-        let page = list_by_customer(&pool, "c-1", before, 2).await.unwrap();
+        let page = list(&pool, Some("c-1"), false, before, 2).await.unwrap();
         assert!(page.iter().all(|order| order.timeline.is_empty()));
         let Some(last) = page.last() else { break };
         before = Some(last.order_id.parse().unwrap());
         pages.push(page.iter().map(|order| order.order_id.clone()).collect::<Vec<_>>());
     }
     assert_eq!(pages, [&ids[0..2], &ids[2..4], &ids[4..5]]);
-    assert!(list_by_customer(&pool, "c-3", None, 2).await.unwrap().is_empty());
+    assert!(list(&pool, Some("c-3"), false, None, 2).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_late_list_agrees_with_each_order_s_lateness() {
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+    let today = Utc::now().date_naive();
+    let day = |offset: i64| today + chrono::TimeDelta::days(offset);
+    // (status, expected window, promised latest): every case of `lateness`.
+    let cases = [
+        (OrderStatus::Shipped, (day(1), day(2)), day(2)),
+        (OrderStatus::Shipped, (day(-3), day(-1)), day(-1)),
+        (OrderStatus::Labelled, (day(3), day(3)), day(2)),
+        (OrderStatus::Delivered, (day(-2), day(-2)), day(-1)),
+        (OrderStatus::Delivered, (day(-1), day(-1)), day(-2)),
+        (OrderStatus::Cancelled, (day(-5), day(-5)), day(-6)),
+        (OrderStatus::Returned, (day(-5), day(-4)), day(-6)),
+    ];
+    let mut expected = Vec::new();
+    for (status, (earliest, latest), promised_latest) in cases {
+        let (order_id, _, _) = insert_order(&pool, "c-late", None).await;
+        let mut tx = pool.begin().await.unwrap();
+        let view = View {
+            status,
+            promise: Some(Window { earliest, latest }),
+            promised_latest: Some(promised_latest),
+            ..lock_view(&mut tx, order_id).await.unwrap().unwrap()
+        };
+        sqlx::query("UPDATE orders SET promised_latest = $2 WHERE order_id = $1")
+            .bind(order_id)
+            .bind(promised_latest)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        save_view(&mut tx, order_id, &view).await.unwrap();
+        tx.commit().await.unwrap();
+        if view.delivery_promise(today).unwrap().late {
+            expected.push(order_id.to_string());
+        }
+    }
+    let late: Vec<String> =
+        list(&pool, None, true, None, 100).await.unwrap().into_iter().map(|o| o.order_id).rev().collect();
+    assert_eq!(late, expected);
+    assert_eq!(expected.len(), 3, "behind, past its date, delivered after the promise");
+    assert!(list(&pool, Some("someone-else"), true, None, 100).await.unwrap().is_empty());
 }

@@ -1,6 +1,6 @@
 //! WatchOrder: one message per event of the order's timeline, in timeline order, each carrying
 //! the status that event moved the order to, until the order reaches an end state (DELIVERED,
-//! REJECTED, CANCELLED); the stream then ends. It also ends when the client goes away, and
+//! RETURNED, REJECTED, CANCELLED); the stream then ends. It also ends when the client goes away, and
 //! after `WATCH_MAX_SECONDS` (the client watches again to continue: it then gets the timeline
 //! from the start). A watcher polls nothing: it waits for the orders the fan-out (`fanout.rs`)
 //! loads when the database notifies a change, so it costs no query while nothing happens. At

@@ -55,7 +55,8 @@ async fn place(pool: &PgPool) -> Uuid {
     };
     let (committer, commits) = place_order::committer(pool.clone(), Topics::new("test").name(Topic::Orders));
     tokio::spawn(commits.run(tokio_util::sync::CancellationToken::new()));
-    let order = place_order::place_order(pool, &committer, TraceParent::new_root(), request).await.unwrap();
+    let warehouse = orderflow_kit::delivery::Warehouse::default();
+    let order = place_order::place_order(pool, &committer, &warehouse, TraceParent::new_root(), request).await.unwrap();
     order.order_id.parse().unwrap()
 }
 

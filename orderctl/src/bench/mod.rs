@@ -257,7 +257,7 @@ pub async fn bench(
         .list_orders(orderflow_proto::order::v1::ListOrdersRequest {
             customer_id: "load-1".into(),
             page_size: 1,
-            page_token: String::new(),
+            ..Default::default()
         })
         .await?
         .into_inner()

@@ -26,10 +26,11 @@ fn rank(event_type: &str) -> Option<u8> {
         "Sorted" => 4,
         "Packed" => 5,
         "ShipmentRequested" => 6,
-        "Shipped" => 7,
-        "Delivered" => 8,
-        "OrderCancelled" => 9,
-        "StockReleased" => 10,
+        "Labelled" => 7,
+        "Shipped" => 8,
+        "Delivered" | "Returned" => 9,
+        "OrderCancelled" => 10,
+        "StockReleased" => 11,
         _ => return None,
     })
 }
@@ -125,7 +126,7 @@ pub fn check_order(order_id: &str, status: Option<&str>, events: &[Seen], findin
     };
     let expected: &[&str] = match status {
         "SHIPPED" | "DELIVERED" => {
-            &["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"]
+            &["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"]
         }
         "REJECTED" => &["OrderPlaced", "StockRejected"],
         "CANCELLED" => &["OrderPlaced", "OrderCancelled"],
@@ -136,7 +137,7 @@ pub fn check_order(order_id: &str, status: Option<&str>, events: &[Seen], findin
             findings.lost(format!("order {order_id} is {status} without {event_type}"));
         }
     }
-    if has("OrderCancelled") && (has("ShipmentRequested") || has("Shipped")) {
+    if has("OrderCancelled") && (has("ShipmentRequested") || has("Labelled") || has("Shipped")) {
         findings.fail("not-shipped-after-cancel", format!("order {order_id} was cancelled and shipped"));
     }
     if status == "CANCELLED" && count.get("StockReserved") != count.get("StockReleased") {

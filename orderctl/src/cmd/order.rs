@@ -29,10 +29,13 @@ pub enum OrderApiCommand {
     Get { order_id: String },
     /// Follow an order: one line per event until it ends (or Ctrl-C).
     Watch { order_id: String },
-    /// A customer's orders, newest first.
+    /// A customer's orders, newest first; with --late only those running late (of everyone
+    /// without --customer-id).
     List {
-        #[arg(long)]
+        #[arg(long, default_value = "")]
         customer_id: String,
+        #[arg(long)]
+        late: bool,
     },
     /// Cancel an order before it is handed to shipping; its reserved stock is released.
     Cancel {
@@ -121,13 +124,20 @@ pub async fn run(command: OrderApiCommand, mut orders: OrderServiceClient<Author
             let order = order.unwrap_or_default();
             println!("order {} {}", order.order_id, print::status(order.status));
         }
-        OrderApiCommand::List { customer_id } => {
-            let page = orders
-                .list_orders(ListOrdersRequest { customer_id, page_size: 50, page_token: String::new() })
-                .await?
-                .into_inner();
+        OrderApiCommand::List { customer_id, late } => {
+            let request = ListOrdersRequest { customer_id, page_size: 50, late, ..Default::default() };
+            let page = orders.list_orders(request).await?.into_inner();
             for order in page.orders {
-                println!("{}  {:<9}  {} line(s)", order.order_id, print::status(order.status), order.lines.len());
+                let promise = order.delivery_promise.unwrap_or_default();
+                let late = if promise.late { format!("  LATE: {}", promise.late_reason) } else { String::new() };
+                println!(
+                    "{}  {:<9}  {} line(s)  due {}..{}{late}",
+                    order.order_id,
+                    print::status(order.status),
+                    order.lines.len(),
+                    promise.earliest,
+                    promise.latest
+                );
             }
         }
     }

@@ -1,21 +1,27 @@
-//! Deciding a shipment for a packed parcel: the cheapest carrier of the rate table, and a
-//! tracking number; a parcel no carrier takes is rejected with the reason, so the order still
-//! ends. One label per order, however often it is requested. Pure: no I/O.
+//! Deciding a label for a packed parcel: the cheapest carrier of the rate table, a tracking
+//! number, the label to print and the delivery promise for that carrier from the time of
+//! labelling; a parcel no carrier takes is rejected with the reason, so the order still ends.
+//! One label per order, however often it is requested. Pure: no I/O.
 
-use super::rates::{RATES, zone};
 use crate::tracking_number::TrackingNumber;
+use chrono::{DateTime, Utc};
 use orderflow_kit::decider::Decider;
-use orderflow_proto::common::v1::ServiceLevel;
+use orderflow_kit::delivery::Warehouse;
+use orderflow_kit::delivery::promise::for_rate;
+use orderflow_kit::delivery::rates::{RATES, zone};
+use orderflow_proto::common::v1::{Address, ServiceLevel};
 use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::events::v1::{Packed, ShipmentRejected, Shipped};
+use orderflow_proto::events::v1::{Labelled, Packed, ShipmentRejected};
 
-/// A shipment request, checked at the edge: the packed parcel, where the warehouse is, and the
-/// serial its label gets (drawn from a sequence by the adapter: unique by construction).
+/// A shipment request, checked at the edge: the packed parcel, the warehouse it leaves, the
+/// serial its label gets (drawn from a sequence by the adapter: unique by construction) and
+/// when it is labelled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parcel {
     pub packed: Packed,
-    pub origin_country: String,
+    pub warehouse: Warehouse,
     pub serial: u64,
+    pub at: DateTime<Utc>,
 }
 
 /// Why no carrier takes a parcel (announced as ShipmentRejected).
@@ -27,7 +33,7 @@ pub enum Unshippable {
     NoRate { level: &'static str, grams: u32, country: String },
 }
 
-/// ShipmentRequested → Shipped | ShipmentRejected, decided on whether the order is labelled
+/// ShipmentRequested → Labelled | ShipmentRejected, decided on whether the order is labelled
 /// already.
 pub struct Ship;
 
@@ -42,30 +48,31 @@ impl Decider for Ship {
             return Ok(vec![]);
         }
         Ok(vec![match label(parcel) {
-            Ok(shipped) => Payload::Shipped(shipped),
+            Ok(labelled) => Payload::Labelled(labelled),
             Err(unshippable) => Payload::ShipmentRejected(ShipmentRejected { reason: unshippable.to_string() }),
         }])
     }
 
     fn evolve(labelled: bool, event: &Payload) -> bool {
-        labelled || matches!(event, Payload::Shipped(_))
+        labelled || matches!(event, Payload::Labelled(_))
+    }
+}
+
+/// The service level a parcel is sent with (unspecified is STANDARD).
+pub fn level(packed: &Packed) -> ServiceLevel {
+    match ServiceLevel::try_from(packed.service_level) {
+        Ok(ServiceLevel::Express) => ServiceLevel::Express,
+        _ => ServiceLevel::Standard,
     }
 }
 
 /// Chooses the cheapest carrier for the parcel and labels it.
-fn label(parcel: &Parcel) -> Result<Shipped, Unshippable> {
+fn label(parcel: &Parcel) -> Result<Labelled, Unshippable> {
     let packed = &parcel.packed;
-    let country = packed
-        .shipping_address
-        .as_ref()
-        .map(|a| a.country.as_str())
-        .filter(|c| !c.is_empty())
-        .ok_or(Unshippable::NoDestination)?;
-    let level = match ServiceLevel::try_from(packed.service_level) {
-        Ok(ServiceLevel::Express) => ServiceLevel::Express,
-        _ => ServiceLevel::Standard,
-    };
-    let zone = zone(&parcel.origin_country, country);
+    let address = packed.shipping_address.as_ref();
+    let country = address.map(|a| a.country.as_str()).filter(|c| !c.is_empty()).ok_or(Unshippable::NoDestination)?;
+    let level = level(packed);
+    let zone = zone(&parcel.warehouse.country, country);
     let rate = RATES
         .iter()
         .filter(|r| r.level == level && r.zone == zone && packed.weight_grams <= r.max_grams)
@@ -75,35 +82,64 @@ fn label(parcel: &Parcel) -> Result<Shipped, Unshippable> {
             grams: packed.weight_grams,
             country: country.to_owned(),
         })?;
-    Ok(Shipped {
+    let tracking_number = TrackingNumber::issue(rate.code, parcel.serial).to_string();
+    let zpl = zpl(rate.carrier, rate.service, &tracking_number, packed.weight_grams, address);
+    Ok(Labelled {
         carrier: rate.carrier.to_owned(),
         carrier_service: rate.service.to_owned(),
-        tracking_number: TrackingNumber::issue(rate.code, parcel.serial).to_string(),
+        tracking_number,
         weight_grams: packed.weight_grams,
         cost_cents: rate.cost_cents(packed.weight_grams),
+        label: zpl,
+        delivery_promise: Some(for_rate(&parcel.warehouse, rate, parcel.at).to_proto()),
     })
+}
+
+/// The label as ZPL, what thermal label printers take: carrier and service, the address, the
+/// weight and the tracking number as a Code 128 barcode. Field text cannot break out of its
+/// field (`^` and `~` start ZPL commands and are replaced).
+fn zpl(carrier: &str, service: &str, tracking_number: &str, grams: u32, address: Option<&Address>) -> String {
+    let field = |s: &str| s.replace(['^', '~'], " ");
+    let address = address.cloned().unwrap_or_default();
+    let lines = [address.name, address.line1, address.line2, format!("{} {}", address.postal_code, address.city)];
+    let mut out = format!("^XA^FO40,40^A0N,50,50^FD{} {}^FS", field(carrier), field(service));
+    for (n, line) in lines.iter().filter(|l| !l.trim().is_empty()).enumerate() {
+        out.push_str(&format!("^FO40,{}^A0N,30,30^FD{}^FS", 120 + 40 * n, field(line)));
+    }
+    out.push_str(&format!(
+        "^FO40,300^A0N,40,40^FD{}^FS^FO40,360^A0N,30,30^FD{} g^FS^FO40,420^BCN,120,Y,N,N^FD{tracking_number}^FS^XZ",
+        field(&address.country),
+        grams
+    ));
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use orderflow_kit::decider::run;
-    use orderflow_proto::common::v1::Address;
 
     fn parcel(country: &str, grams: u32, level: ServiceLevel) -> Parcel {
         let packed = Packed {
             weight_grams: grams,
             service_level: level as i32,
-            shipping_address: Some(Address { country: country.into(), ..Default::default() }),
+            shipping_address: Some(Address {
+                name: "Ada ^XZ Lovelace".into(),
+                city: "Berlin".into(),
+                country: country.into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        Parcel { packed, origin_country: "DE".into(), serial: 1 }
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        Parcel { packed, warehouse: Warehouse::default(), serial: 1, at }
     }
 
-    fn decide(parcel: &Parcel) -> Result<Shipped, String> {
+    fn decide(parcel: &Parcel) -> Result<Labelled, String> {
         let Ok(mut events) = Ship::decide(&false, parcel);
         match events.pop() {
-            Some(Payload::Shipped(shipped)) => Ok(shipped),
+            Some(Payload::Labelled(labelled)) => Ok(labelled),
             Some(Payload::ShipmentRejected(rejected)) => Err(rejected.reason),
             other => panic!("decided {other:?}"),
         }
@@ -127,8 +163,19 @@ mod tests {
 
     #[test]
     fn cost_grows_per_started_kilogram() {
-        let shipped = decide(&parcel("DE", 1_001, ServiceLevel::Standard)).unwrap();
-        assert_eq!(shipped.cost_cents, 490 + 2 * 30);
+        let labelled = decide(&parcel("DE", 1_001, ServiceLevel::Standard)).unwrap();
+        assert_eq!(labelled.cost_cents, 490 + 2 * 30);
+    }
+
+    #[test]
+    fn the_label_carries_the_promise_of_its_carrier_and_a_printable_zpl() {
+        let labelled = decide(&parcel("DE", 900, ServiceLevel::Standard)).unwrap();
+        let promise = labelled.delivery_promise.unwrap();
+        assert_eq!((promise.earliest.as_str(), promise.latest.as_str()), ("2026-12-01", "2026-12-02"), "DPD 1-2 days");
+        assert!(labelled.label.starts_with("^XA^FO40,40^A0N,50,50^FDDPD Classic^FS"), "{}", labelled.label);
+        assert!(labelled.label.contains(&format!("^FD{}^FS^XZ", labelled.tracking_number)));
+        assert!(labelled.label.contains("Ada  XZ Lovelace"), "no ZPL command from an address: {}", labelled.label);
+        assert_eq!(labelled.label.matches("^XZ").count(), 1);
     }
 
     #[test]

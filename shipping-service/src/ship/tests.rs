@@ -3,6 +3,7 @@
 //! numbers and events, one label per order however often it is requested.
 
 use super::OnShipmentRequested;
+use orderflow_kit::delivery::Warehouse;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::EventHandler;
 use orderflow_kit::testing;
@@ -41,7 +42,7 @@ async fn a_batch_of_requests_labels_as_one_request_at_a_time_does() {
     let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let events =
         vec![requested(a, "DE", 900), requested(b, "US", 50_000), requested(a, "DE", 900), requested(c, "FR", 2_000)];
-    let ship = OnShipmentRequested { topic: "shipping".into(), origin_country: "DE".into() };
+    let ship = OnShipmentRequested { topic: "shipping".into(), warehouse: Warehouse::default(), collect_at_once: true };
     let one_by_one = testing::migrated_database(&crate::MIGRATIONS).await;
     let mut tx = one_by_one.begin().await.unwrap();
     for event in &events {
@@ -56,4 +57,6 @@ async fn a_batch_of_requests_labels_as_one_request_at_a_time_does() {
     assert_eq!((shipments.clone(), emitted.clone()), outcome(&one_by_one).await);
     assert_eq!(shipments.len(), 2, "a and c labelled once each, b refused");
     assert_eq!(emitted.iter().filter(|e| e.starts_with("ShipmentRejected")).count(), 1);
+    let types: Vec<&str> = emitted.iter().filter_map(|e| e.split(' ').next()).collect();
+    assert_eq!(types, ["Labelled", "Shipped", "ShipmentRejected", "Labelled", "Shipped"], "collected at once");
 }

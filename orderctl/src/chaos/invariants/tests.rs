@@ -2,8 +2,8 @@
 
 use super::*;
 use orderflow_proto::events::v1::{
-    OrderCancelled, OrderPlaced, Packed, Picked, ReservedLine, ShipmentRequested, Shipped, Sorted, StockRejected,
-    StockReleased, StockReserved, StockRestocked,
+    Labelled, OrderCancelled, OrderPlaced, Packed, Picked, ReservedLine, ShipmentRequested, Shipped, Sorted,
+    StockRejected, StockReleased, StockReserved, StockRestocked,
 };
 
 /// The topic each event type goes to, as the services publish them.
@@ -33,6 +33,7 @@ fn payload(event_type: &str, lines: &[(&str, i32)]) -> Payload {
         "Sorted" => Payload::Sorted(Sorted::default()),
         "Packed" => Payload::Packed(Packed::default()),
         "ShipmentRequested" => Payload::ShipmentRequested(ShipmentRequested::default()),
+        "Labelled" => Payload::Labelled(Labelled::default()),
         "Shipped" => Payload::Shipped(Shipped::default()),
         "OrderCancelled" => Payload::OrderCancelled(OrderCancelled::default()),
         other => panic!("no payload for {other}"),
@@ -75,7 +76,7 @@ fn read(topic: &str, offset: i64, envelope: EventEnvelope) -> Read {
 }
 
 const SHIPPED: &[&str] =
-    &["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"];
+    &["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"];
 
 /// `check_order` of one order's reads, with the findings.
 fn judge(status: Option<&str>, reads: &[Read]) -> Findings {
@@ -113,7 +114,7 @@ fn a_second_copy_of_an_event_is_harmless_but_a_second_decision_is_duplicated() {
     reads.push(copy);
     assert!(judge(Some("SHIPPED"), &reads).passed(), "the outbox publishes at least once");
 
-    let mut again = reads[6].clone();
+    let mut again = reads[7].clone();
     again.envelope.as_mut().unwrap().event_id = "o1-shipped-again".into();
     again.offset = 100;
     reads.push(again);

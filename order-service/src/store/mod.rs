@@ -1,8 +1,16 @@
 //! The `orders` and `order_timeline` tables: writes in the caller's transaction, reads as
-//! the public `Order` message.
+//! the public `Order` message. The projection's view of an order is in `views`, the timeline's
+//! writes in `timeline`.
+
+mod timeline;
+mod views;
+
+pub use timeline::{append_timeline, append_timeline_all};
+pub use views::{lock_view, lock_views, save_view, save_views};
 
 use crate::project::domain::View;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use orderflow_kit::delivery::promise::Window;
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_proto::events::v1::OrderPlaced;
 use orderflow_proto::order::v1::{Order, OrderStatus, TimelineEntry};
@@ -17,13 +25,10 @@ struct OrderRow {
     order_id: Uuid,
     request: Vec<u8>,
     placed: Vec<u8>,
-    status: String,
-    rejection_reason: String,
-    carrier: String,
-    tracking_number: String,
-    cancellation_reason: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    view: views::ViewRow,
 }
 
 #[derive(sqlx::FromRow)]
@@ -42,7 +47,7 @@ pub struct Stored {
 }
 
 const COLUMNS: &str = "order_id, request, placed, status, rejection_reason, carrier, tracking_number, cancellation_reason, \
-     created_at, updated_at";
+     created_at, updated_at, promise_earliest, promise_latest, promised_latest, last_scan";
 
 /// A new order to store: its id, idempotency key, the request it was placed with (its
 /// fingerprint), the decided OrderPlaced and its envelope.
@@ -87,10 +92,15 @@ pub async fn insert_all(conn: &mut PgConnection, orders: &[Placement]) -> Result
     let customers: Vec<&str> =
         orders.iter().map(|o| o.placed.customer.as_ref().map(|c| c.id.as_str()).unwrap_or_default()).collect();
     let placed: Vec<Vec<u8>> = orders.iter().map(|o| o.placed.encode_to_vec()).collect();
+    let promises: Vec<Option<Window>> =
+        orders.iter().map(|o| o.placed.delivery_promise.as_ref().and_then(Window::from_proto)).collect();
+    let earliest: Vec<Option<NaiveDate>> = promises.iter().map(|p| p.map(|w| w.earliest)).collect();
+    let latest: Vec<Option<NaiveDate>> = promises.iter().map(|p| p.map(|w| w.latest)).collect();
     let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-        "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status) \
-         SELECT id, k, r, c, p, $6 FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[]) \
-         WITH ORDINALITY AS u(id, k, r, c, p, n) ORDER BY n \
+        "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status, promise_earliest, \
+         promise_latest, promised_earliest, promised_latest) \
+         SELECT id, k, r, c, p, $6, pe, pl, pe, pl FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], \
+         $7::date[], $8::date[]) WITH ORDINALITY AS u(id, k, r, c, p, pe, pl, n) ORDER BY n \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
     ))
     .bind(ids)
@@ -99,6 +109,8 @@ pub async fn insert_all(conn: &mut PgConnection, orders: &[Placement]) -> Result
     .bind(customers)
     .bind(placed)
     .bind(OrderStatus::Placed.as_str_name())
+    .bind(earliest)
+    .bind(latest)
     .fetch_all(&mut *conn)
     .await?;
     let mut stored: HashMap<Uuid, Order> = rows.into_iter().map(|row| (row.order_id, to_order(row))).collect();
@@ -117,137 +129,6 @@ pub async fn insert_all(conn: &mut PgConnection, orders: &[Placement]) -> Result
         }
     }
     Ok(stored)
-}
-
-/// Records `event` in the order's timeline at flow step `step`; a repeat is ignored.
-pub async fn append_timeline(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-    event: &EventEnvelope,
-    step: i32,
-) -> Result<(), sqlx::Error> {
-    let event_id = Uuid::parse_str(&event.event_id).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO order_timeline (event_id, order_id, event_type, producer, occurred_at, step) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(order_id)
-    .bind(&event.event_type)
-    .bind(&event.producer)
-    .bind(envelope::occurred_at(event))
-    .bind(step)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records many events in their orders' timelines in one statement: (order, event, step).
-pub async fn append_timeline_all(
-    conn: &mut PgConnection,
-    rows: &[(Uuid, &EventEnvelope, i32)],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let event_ids: Vec<Uuid> = rows.iter().map(|(_, e, _)| Uuid::parse_str(&e.event_id).unwrap_or_default()).collect();
-    let order_ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
-    let types: Vec<&str> = rows.iter().map(|(_, e, _)| e.event_type.as_str()).collect();
-    let producers: Vec<&str> = rows.iter().map(|(_, e, _)| e.producer.as_str()).collect();
-    let occurred: Vec<DateTime<Utc>> = rows.iter().map(|(_, e, _)| envelope::occurred_at(e)).collect();
-    let steps: Vec<i32> = rows.iter().map(|(_, _, step)| *step).collect();
-    sqlx::query(
-        "INSERT INTO order_timeline (event_id, order_id, event_type, producer, occurred_at, step) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::int[]) \
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(event_ids)
-    .bind(order_ids)
-    .bind(types)
-    .bind(producers)
-    .bind(occurred)
-    .bind(steps)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Locks the rows of `order_ids` (in id order, so concurrent batches cannot deadlock) and
-/// returns their views; unknown orders are missing from the map.
-pub async fn lock_views(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<HashMap<Uuid, View>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, String, String, String, String)> = sqlx::query_as(
-        "SELECT order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason FROM orders \
-         WHERE order_id = ANY($1) ORDER BY order_id FOR UPDATE",
-    )
-    .bind(order_ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, status, rejection_reason, carrier, tracking_number, cancellation_reason)| {
-            let status = OrderStatus::from_str_name(&status).unwrap_or(OrderStatus::Unspecified);
-            (id, View { status, rejection_reason, carrier, tracking_number, cancellation_reason })
-        })
-        .collect())
-}
-
-/// Saves many views in one statement.
-pub async fn save_views(conn: &mut PgConnection, views: &[(Uuid, &View)]) -> Result<(), sqlx::Error> {
-    if views.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = views.iter().map(|(id, _)| *id).collect();
-    let statuses: Vec<&str> = views.iter().map(|(_, v)| v.status.as_str_name()).collect();
-    let column = |f: fn(&View) -> &str| views.iter().map(|(_, v)| f(v)).collect::<Vec<&str>>();
-    sqlx::query(
-        "UPDATE orders o SET status = v.status, rejection_reason = v.rejection_reason, carrier = v.carrier, \
-         tracking_number = v.tracking_number, cancellation_reason = v.cancellation_reason, updated_at = now() \
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-         AS v(order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason) \
-         WHERE o.order_id = v.order_id",
-    )
-    .bind(ids)
-    .bind(statuses)
-    .bind(column(|v| &v.rejection_reason))
-    .bind(column(|v| &v.carrier))
-    .bind(column(|v| &v.tracking_number))
-    .bind(column(|v| &v.cancellation_reason))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Locks the order's row for this transaction and returns its view; `None` if unknown.
-pub async fn lock_view(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<View>, sqlx::Error> {
-    let row: Option<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT status, rejection_reason, carrier, tracking_number, cancellation_reason FROM orders WHERE order_id = $1 FOR UPDATE",
-    )
-    .bind(order_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|(status, rejection_reason, carrier, tracking_number, cancellation_reason)| View {
-        status: OrderStatus::from_str_name(&status).unwrap_or(OrderStatus::Unspecified),
-        rejection_reason,
-        carrier,
-        tracking_number,
-        cancellation_reason,
-    }))
-}
-
-pub async fn save_view(conn: &mut PgConnection, order_id: Uuid, view: &View) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE orders SET status = $2, rejection_reason = $3, carrier = $4, tracking_number = $5, cancellation_reason = $6, \
-         updated_at = now() WHERE order_id = $1",
-    )
-    .bind(order_id)
-    .bind(view.status.as_str_name())
-    .bind(&view.rejection_reason)
-    .bind(&view.carrier)
-    .bind(&view.tracking_number)
-    .bind(&view.cancellation_reason)
-    .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// The order with its full timeline, in flow order.
@@ -288,10 +169,13 @@ where
     sqlx::query_scalar("SELECT order_id FROM orders WHERE idempotency_key = $1").bind(key).fetch_optional(db).await
 }
 
-/// A customer's orders, newest first (UUIDv7 ids sort by creation), without timelines.
-pub async fn list_by_customer<'c, E>(
+/// Orders newest first (UUIDv7 ids sort by creation), without timelines: a customer's (or
+/// everyone's for `None`), only the late ones if `late`. SQL's idea of late mirrors
+/// `View::delivery_promise` (kit::delivery::promise::lateness); a test holds them together.
+pub async fn list<'c, E>(
     db: E,
-    customer_id: &str,
+    customer_id: Option<&str>,
+    late: bool,
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Order>, sqlx::Error>
@@ -299,15 +183,24 @@ where
     E: Executor<'c, Database = Postgres>,
 {
     let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND ($2::uuid IS NULL OR order_id < $2) ORDER BY order_id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM orders WHERE ($1::text IS NULL OR customer_id = $1) \
+         AND ($2::uuid IS NULL OR order_id < $2) AND (NOT $4 OR ({LATE})) ORDER BY order_id DESC LIMIT $3"
     ))
     .bind(customer_id)
     .bind(before)
     .bind(limit)
+    .bind(late)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(to_order).collect())
 }
+
+/// An order is late: delivered after the promised date, or not ended and either past its
+/// expected date or expected after the promised one.
+const LATE: &str = "promised_latest IS NOT NULL AND promise_latest IS NOT NULL AND (\
+     (status = 'DELIVERED' AND promise_latest > promised_latest) OR \
+     (status NOT IN ('DELIVERED', 'RETURNED', 'REJECTED', 'CANCELLED') AND \
+      (promise_latest < (now() AT TIME ZONE 'UTC')::date OR promise_latest > promised_latest)))";
 
 fn timeline_entry(t: TimelineRow) -> TimelineEntry {
     TimelineEntry {
@@ -320,18 +213,21 @@ fn timeline_entry(t: TimelineRow) -> TimelineEntry {
 
 fn to_order(row: OrderRow) -> Order {
     let placed = OrderPlaced::decode(row.placed.as_slice()).unwrap_or_default();
+    let view = View::from(row.view);
     Order {
         order_id: row.order_id.to_string(),
-        status: OrderStatus::from_str_name(&row.status).unwrap_or(OrderStatus::Unspecified) as i32,
+        status: view.status as i32,
         customer: placed.customer,
         lines: placed.lines,
         shipping_address: placed.shipping_address,
         payment_reference: placed.payment_reference,
         service_level: placed.service_level,
-        rejection_reason: row.rejection_reason,
-        tracking_number: row.tracking_number,
-        carrier: row.carrier,
-        cancellation_reason: row.cancellation_reason,
+        delivery_promise: view.delivery_promise(Utc::now().date_naive()),
+        rejection_reason: view.rejection_reason,
+        tracking_number: view.tracking_number,
+        carrier: view.carrier,
+        cancellation_reason: view.cancellation_reason,
+        last_tracking_event: view.last_scan,
         timeline: Vec::new(),
         created_at: Some(envelope::timestamp(row.created_at)),
         updated_at: Some(envelope::timestamp(row.updated_at)),

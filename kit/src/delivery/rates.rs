@@ -1,5 +1,6 @@
 //! The rate table carriers are chosen from (documented in docs/rates.md): the cheapest row
-//! that serves the parcel's service level, destination zone and weight wins. Pure data.
+//! that serves the parcel's service level, destination zone and weight wins; its transit days
+//! make the delivery promise. Pure data.
 
 use orderflow_proto::common::v1::ServiceLevel;
 
@@ -24,6 +25,8 @@ pub struct Rate {
     pub base_cents: i64,
     /// Added per started kilogram.
     pub per_kg_cents: i64,
+    /// Working days from dispatch to delivery: (fastest, slowest).
+    pub transit_days: (u32, u32),
 }
 
 impl Rate {
@@ -42,8 +45,9 @@ const fn rate(
     service: &'static str,
     base_cents: i64,
     per_kg_cents: i64,
+    transit_days: (u32, u32),
 ) -> Rate {
-    Rate { level, zone, max_grams, carrier, code, service, base_cents, per_kg_cents }
+    Rate { level, zone, max_grams, carrier, code, service, base_cents, per_kg_cents, transit_days }
 }
 
 use ServiceLevel::{Express, Standard};
@@ -51,14 +55,14 @@ use Zone::{Domestic, Eu, World};
 
 /// The table; docs/rates.md shows the same rows.
 pub const RATES: &[Rate] = &[
-    rate(Standard, Domestic, 31_500, "DPD", "DP", "Classic", 490, 30),
-    rate(Standard, Domestic, 70_000, "DB Schenker", "DB", "System", 2_900, 60),
-    rate(Standard, Eu, 31_500, "DHL", "DH", "Paket International", 1_390, 100),
-    rate(Standard, Eu, 70_000, "DB Schenker", "DB", "System International", 7_900, 150),
-    rate(Standard, World, 31_500, "DHL", "DH", "Paket International World", 2_990, 300),
-    rate(Express, Domestic, 31_500, "UPS", "UP", "Express Saver", 1_190, 80),
-    rate(Express, Eu, 31_500, "UPS", "UP", "Express Saver", 2_490, 200),
-    rate(Express, World, 70_000, "FedEx", "FX", "International Priority", 4_990, 500),
+    rate(Standard, Domestic, 31_500, "DPD", "DP", "Classic", 490, 30, (1, 2)),
+    rate(Standard, Domestic, 70_000, "DB Schenker", "DB", "System", 2_900, 60, (2, 3)),
+    rate(Standard, Eu, 31_500, "DHL", "DH", "Paket International", 1_390, 100, (2, 4)),
+    rate(Standard, Eu, 70_000, "DB Schenker", "DB", "System International", 7_900, 150, (3, 5)),
+    rate(Standard, World, 31_500, "DHL", "DH", "Paket International World", 2_990, 300, (5, 10)),
+    rate(Express, Domestic, 31_500, "UPS", "UP", "Express Saver", 1_190, 80, (1, 1)),
+    rate(Express, Eu, 31_500, "UPS", "UP", "Express Saver", 2_490, 200, (1, 2)),
+    rate(Express, World, 70_000, "FedEx", "FX", "International Priority", 4_990, 500, (2, 3)),
 ];
 
 /// EU member states (for the zone).
