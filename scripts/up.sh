@@ -19,6 +19,9 @@ else
   "$BIN/orderctl" demo
 fi
 
+for _ in $(seq 100); do grep -q "order.shipped" "$WEBHOOK_LOG" && break; sleep 0.1; done
+log "webhooks received so far: $(grep -c ' verified ' "$WEBHOOK_LOG") (the last three below)"
+grep ' verified ' "$WEBHOOK_LOG" | tail -3 | cut -c1-200
 PG_BASE="postgres://postgres@127.0.0.1:$PG_PORT"
 cat <<INFO
 
@@ -31,6 +34,8 @@ Orderflow is running. In another shell:
   $BIN/orderctl order get <order id>
   $BIN/orderctl order cancel <order id>
   $BIN/orderctl shipment deliver <tracking number>
+  $BIN/orderctl order list --late                  # orders behind their delivery promise
+  $BIN/orderctl webhooks list                      # tail -f $WEBHOOK_LOG: the receiver's verified deliveries
 
 Operators (no token needed; these read the topics and the services' databases):
 

@@ -162,3 +162,18 @@ async fn a_refused_parcel_comes_back_returned_and_its_stock_waits_for_inspection
     let late = ListOrdersRequest { late: true, ..Default::default() };
     assert!(stack.orders.list_orders(late).await.unwrap().into_inner().orders.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_courier_collects_each_label_after_its_delay() {
+    let delay = std::time::Duration::from_millis(300);
+    let mut stack = Stack::start_with_shipping(Shipping::with_pickup(PickupMode::Auto(delay))).await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    let order = labelled_order(&mut stack, "c-courier").await;
+    let shipped = stack.wait_for_status(&order.order_id, OrderStatus::Shipped).await;
+    let tracked = stack.shipping.track_shipment(TrackShipmentRequest { tracking_number: shipped.tracking_number });
+    let shipment = tracked.await.unwrap().into_inner().shipment.unwrap();
+    let (labelled, collected) = (shipment.labelled_at.unwrap(), shipment.shipped_at.unwrap());
+    let waited =
+        (collected.seconds - labelled.seconds) * 1_000 + i64::from(collected.nanos - labelled.nanos) / 1_000_000;
+    assert!(waited >= 300, "collected {waited} ms after labelling");
+}

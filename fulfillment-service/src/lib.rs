@@ -27,6 +27,7 @@ pub const POLICY: Policy = Policy {
     api: <FulfillmentServiceServer<api::FulfillmentApi> as NamedService>::NAME,
     methods: &[],
     others: &[scope::WAREHOUSE],
+    also: &[],
 };
 
 /// The producer name on this service's events.

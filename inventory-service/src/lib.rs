@@ -26,6 +26,7 @@ pub const POLICY: Policy = Policy {
     api: <InventoryServiceServer<api::InventoryApi> as NamedService>::NAME,
     methods: &[("UpsertProduct", &[scope::INVENTORY_WRITE]), ("Restock", &[scope::INVENTORY_WRITE])],
     others: &[scope::INVENTORY_READ],
+    also: &[],
 };
 
 /// The producer name on this service's events.

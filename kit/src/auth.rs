@@ -25,13 +25,17 @@ pub mod scope {
     pub const INVENTORY_READ: &str = "inventory:read";
     /// Every FulfillmentService call (pick lists and confirmations).
     pub const WAREHOUSE: &str = "warehouse";
-    /// ConfirmDelivery (carrier scans), GetShipment, TrackShipment.
+    /// Carrier pick-ups and scans (ConfirmPickup, RecordTrackingEvent, ConfirmDelivery),
+    /// ListPickups, GetShipment, TrackShipment.
     pub const CARRIER: &str = "carrier";
+    /// Managing webhooks (every WebhookService call).
+    pub const WEBHOOKS: &str = "webhooks";
     /// Everything.
     pub const ALL: &str = "*";
 
     /// Every scope a token file may name.
-    pub const KNOWN: [&str; 7] = [ORDERS_WRITE, ORDERS_READ, INVENTORY_WRITE, INVENTORY_READ, WAREHOUSE, CARRIER, ALL];
+    pub const KNOWN: [&str; 8] =
+        [ORDERS_WRITE, ORDERS_READ, INVENTORY_WRITE, INVENTORY_READ, WAREHOUSE, CARRIER, WEBHOOKS, ALL];
 }
 
 /// Who may call what on one server, as the service's wiring declares it: health and
@@ -43,6 +47,8 @@ pub struct Policy {
     pub api: &'static str,
     pub methods: &'static [(&'static str, &'static [&'static str])],
     pub others: &'static [&'static str],
+    /// The policies of the other APIs the same server serves.
+    pub also: &'static [Policy],
 }
 
 impl Policy {
@@ -59,7 +65,11 @@ impl Policy {
             return None;
         }
         if service != self.api {
-            return Some(&[scope::ALL]);
+            return self
+                .also
+                .iter()
+                .find(|p| p.api == service)
+                .map_or(Some(&[scope::ALL]), |p| p.required_scopes(path));
         }
         Some(self.methods.iter().find(|(name, _)| *name == method).map_or(self.others, |(_, scopes)| scopes))
     }
@@ -239,6 +249,7 @@ mod tests {
         api: "orderflow.order.v1.OrderService",
         methods: &[("PlaceOrder", &[scope::ORDERS_WRITE])],
         others: &[scope::ORDERS_READ],
+        also: &[],
     };
 
     fn tokens() -> Tokens {
@@ -252,6 +263,29 @@ mod tests {
 
     fn code(result: Result<Option<&Caller>, Status>) -> Code {
         result.map_or_else(|s| s.code(), |_| Code::Ok)
+    }
+
+    #[test]
+    fn a_second_api_of_the_server_has_its_own_scopes_and_unknown_ones_need_everything() {
+        const SERVER: Policy = Policy {
+            also: &[Policy {
+                api: "orderflow.order.v1.WebhookService",
+                methods: &[],
+                others: &[scope::WEBHOOKS],
+                also: &[],
+            }],
+            ..POLICY
+        };
+        assert_eq!(
+            SERVER.required_scopes("/orderflow.order.v1.WebhookService/ListWebhooks"),
+            Some(&[scope::WEBHOOKS][..])
+        );
+        assert_eq!(SERVER.required_scopes(PLACE), Some(&[scope::ORDERS_WRITE][..]));
+        assert_eq!(SERVER.required_scopes("/orderflow.other.v1.Api/Call"), Some(&[scope::ALL][..]));
+        let tokens = tokens();
+        let denied =
+            tokens.authorize(&SERVER, "/orderflow.order.v1.WebhookService/ListWebhooks", Some(b"Bearer shop-secret"));
+        assert_eq!(code(denied), Code::PermissionDenied);
     }
 
     #[test]
@@ -278,6 +312,7 @@ mod tests {
             api: "orderflow.inventory.v1.InventoryService",
             methods: &[("Restock", &[scope::INVENTORY_WRITE])],
             others: &[],
+            also: &[],
         };
         let denied = tokens.authorize(&inventory, restock, Some(b"Bearer shop-secret")).unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied);

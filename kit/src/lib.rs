@@ -26,6 +26,7 @@ pub mod inbox;
 pub mod lag;
 pub mod metrics;
 pub mod outbox;
+pub mod signing;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -12,7 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
-const POLICY: Policy = Policy { api: "test.Api", methods: &[], others: &[scope::ALL] };
+const POLICY: Policy = Policy { api: "test.Api", methods: &[], others: &[scope::ALL], also: &[] };
 
 async fn dies_after_serving(panics: bool) {
     let config = testing::config("lifecycle-test", testing::fresh_database().await, &testing::random_namespace());

@@ -10,7 +10,8 @@ use orderflow_proto::events::v1::{Picked, Shipped};
 use proptest::prelude::*;
 use prost::Message;
 
-const POLICY: Policy = Policy { api: "orderflow.order.v1.OrderService", methods: &[], others: &[scope::ORDERS_READ] };
+const POLICY: Policy =
+    Policy { api: "orderflow.order.v1.OrderService", methods: &[], others: &[scope::ORDERS_READ], also: &[] };
 
 proptest! {
     #[test]

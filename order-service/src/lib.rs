@@ -14,6 +14,7 @@ pub mod rebuild;
 mod request_shipment;
 mod store;
 mod watch_order;
+mod webhooks;
 
 use orderflow_kit::auth::{Policy, scope};
 use orderflow_kit::config::var;
@@ -21,6 +22,7 @@ use orderflow_kit::delivery::Warehouse;
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::order::v1::order_service_server::OrderServiceServer;
+use orderflow_proto::order::v1::webhook_service_server::WebhookServiceServer;
 use sqlx::migrate::Migrator;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
@@ -32,7 +34,16 @@ pub const POLICY: Policy = Policy {
     api: <OrderServiceServer<api::OrderApi> as NamedService>::NAME,
     methods: &[("PlaceOrder", &[scope::ORDERS_WRITE]), ("CancelOrder", &[scope::ORDERS_WRITE])],
     others: &[scope::ORDERS_READ],
+    also: &[Policy {
+        api: <WebhookServiceServer<webhooks::WebhookApi> as NamedService>::NAME,
+        methods: &[],
+        others: &[scope::WEBHOOKS],
+        also: &[],
+    }],
 };
+
+/// Every webhook type an endpoint may subscribe to (docs/webhooks.md).
+pub use webhooks::TYPES as WEBHOOK_TYPES;
 
 /// The producer name on this service's events.
 pub const SERVICE: &str = "order-service";
@@ -79,11 +90,14 @@ impl Wiring for Orders {
         let fanout = watch_order::Fanout::new(service.consumer_pool.clone(), watchers.clone());
         let (committer, commits) = place_order::committer(service.pool.clone(), service.topics.name(Topic::Orders));
         let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers, committer, self.warehouse));
+        let hooks = WebhookServiceServer::new(webhooks::WebhookApi { pool: service.pool.clone() });
+        let sender = webhooks::Sender::new(service.pool.clone())?;
         let workers = vec![
             Box::pin(projection.run(shutdown.clone())) as _,
             Box::pin(fanout.run(shutdown.clone())) as _,
             Box::pin(commits.run(shutdown.clone())) as _,
+            Box::pin(sender.run(shutdown.clone())) as _,
         ];
-        service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
+        service.serve(POLICY, |router| router.add_service(api).add_service(hooks), workers, shutdown).await
     }
 }

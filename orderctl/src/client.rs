@@ -7,6 +7,7 @@ use orderflow_proto::client::{Authorized, Bearer};
 use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
+use orderflow_proto::order::v1::webhook_service_client::WebhookServiceClient;
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -46,6 +47,10 @@ impl Addrs {
 
     pub async fn orders(&self, token: &Bearer) -> anyhow::Result<OrderServiceClient<Authorized>> {
         Ok(OrderServiceClient::new(connect(&self.order_addr, token).await?))
+    }
+
+    pub async fn webhooks(&self, token: &Bearer) -> anyhow::Result<WebhookServiceClient<Authorized>> {
+        Ok(WebhookServiceClient::new(connect(&self.order_addr, token).await?))
     }
 
     pub async fn inventory(&self, token: &Bearer) -> anyhow::Result<InventoryServiceClient<Authorized>> {

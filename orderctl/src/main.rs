@@ -12,7 +12,7 @@ mod print;
 mod watchers;
 
 use clap::{Parser, Subcommand};
-use cmd::{demo, dlq, health, order, product, shipment, stock, tokens, warehouse};
+use cmd::{demo, dlq, health, order, product, shipment, stock, tokens, warehouse, webhooks};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -46,6 +46,9 @@ enum Command {
     /// Follow parcels and record carrier delivery scans.
     #[command(subcommand)]
     Shipment(shipment::ShipmentCommand),
+    /// Webhook endpoints, their deliveries, and a receiver that verifies them.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Seed a small catalogue, place demo orders and follow them until they end.
     Demo(demo::DemoArgs),
     /// Each service's grpc.health.v1 status; no token needed.
@@ -128,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stock(command) => stock::run(command, addrs.inventory(&token()?).await?).await,
         Command::Warehouse(command) => warehouse::run(command, addrs.fulfillment(&token()?).await?).await,
         Command::Shipment(command) => shipment::run(command, addrs.shipping(&token()?).await?).await,
+        Command::Webhooks(command) => webhooks::run(command, addrs.webhooks(&token()?).await?).await,
         Command::Load(args) => {
             let (orders, inventory) = addrs.shop(&token()?).await?;
             load::load(&args, broker, orders, inventory).await

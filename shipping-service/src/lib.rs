@@ -31,6 +31,7 @@ pub const POLICY: Policy = Policy {
         ("RecordTrackingEvent", &[scope::CARRIER]),
     ],
     others: &[scope::ORDERS_READ, scope::CARRIER],
+    also: &[],
 };
 
 /// The producer name on this service's events.

@@ -39,6 +39,7 @@ pub async fn cancel_order(
             let event =
                 outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Order(&subject), payload, &cause).await?;
             store::append_timeline(&mut tx, order_id, &event, step(OrderStatus::Cancelled)).await?;
+            crate::webhooks::enqueue(&mut tx, &[&event]).await?;
         }
         tx.commit().await?;
         tracing::info!(order_id = %order_id, was = was.as_str_name(), "order cancelled");

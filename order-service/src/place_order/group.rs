@@ -115,6 +115,7 @@ impl Task {
         let events: Vec<_> =
             orders.iter().filter(|o| stored.contains_key(&o.order_id)).map(|o| o.event.clone()).collect();
         outbox::enqueue_all(&mut tx, &self.topic, &events).await?;
+        crate::webhooks::enqueue(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(orders.iter().map(|o| stored.remove(&o.order_id)).collect())
     }

@@ -1,9 +1,10 @@
 //! The projection's adapter: every order event the consumer hands over is projected in the
-//! inbox transaction; a Packed then goes on to `request_shipment`.
+//! inbox transaction, with the webhooks it announces; a Packed then goes on to
+//! `request_shipment`.
 
 use super::domain;
 use crate::project::domain::View;
-use crate::{request_shipment, store};
+use crate::{request_shipment, store, webhooks};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
@@ -39,6 +40,7 @@ pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Opt
 
 impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+        webhooks::enqueue(conn, &[event]).await?;
         let Some(before) = apply(conn, event).await? else { return Ok(()) };
         request_shipment::on_packed(conn, &self.orders_topic, event, &before).await
     }
@@ -47,6 +49,7 @@ impl EventHandler for Projection {
     /// locked and read in one statement, evolved in order in memory, and written back with
     /// their timeline entries in one statement each.
     async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
+        webhooks::enqueue(conn, events).await?;
         let mut about = Vec::with_capacity(events.len());
         for event in events {
             let Some(payload) = event.payload.as_ref() else { continue };

@@ -11,3 +11,4 @@ pub mod shipment;
 pub mod stock;
 pub mod tokens;
 pub mod warehouse;
+pub mod webhooks;
