@@ -12,6 +12,16 @@ cd "$ROOT"
 PROFILE=${PROFILE:-release}
 start_stack
 
+# A webhook receiver (orderctl webhooks listen): registered for every type, it verifies each
+# delivery's signature and prints it, so the demo's webhooks show.
+WEBHOOK_PORT=$(free_port)
+WEBHOOK_LOG="$STATE_DIR/logs/webhooks.log"
+"$BIN/orderctl" webhooks listen --register --addr "127.0.0.1:$WEBHOOK_PORT" >"$WEBHOOK_LOG" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "^listening on" "$WEBHOOK_LOG" && break; sleep 0.1; done
+grep -q "^listening on" "$WEBHOOK_LOG" || { cat "$WEBHOOK_LOG" >&2; echo "the webhook receiver did not start" >&2; exit 1; }
+log "webhook receiver on 127.0.0.1:$WEBHOOK_PORT (deliveries in $WEBHOOK_LOG)"
+
 log "seeding a catalogue and placing demo orders"
 if [ "${FULFILLMENT_MODE:-auto}" = manual ]; then
   "$BIN/orderctl" demo --orders 0 # orders wait for the warehouse; only the rejected one ends
