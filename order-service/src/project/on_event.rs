@@ -40,8 +40,10 @@ pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Opt
 
 impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let before = apply(conn, event).await?;
+        // After the order's row lock: deliveries are numbered in the order their changes commit.
         webhooks::enqueue(conn, &[event]).await?;
-        let Some(before) = apply(conn, event).await? else { return Ok(()) };
+        let Some(before) = before else { return Ok(()) };
         request_shipment::on_packed(conn, &self.orders_topic, event, &before).await
     }
 
@@ -49,7 +51,6 @@ impl EventHandler for Projection {
     /// locked and read in one statement, evolved in order in memory, and written back with
     /// their timeline entries in one statement each.
     async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
-        webhooks::enqueue(conn, events).await?;
         let mut about = Vec::with_capacity(events.len());
         for event in events {
             let Some(payload) = event.payload.as_ref() else { continue };
@@ -57,12 +58,14 @@ impl EventHandler for Projection {
             about.push((inbox::order_id(event)?, *event, payload, step));
         }
         if about.is_empty() {
-            return Ok(());
+            return webhooks::enqueue(conn, events).await.map_err(Into::into);
         }
         let mut ids: Vec<Uuid> = about.iter().map(|(id, ..)| *id).collect();
         ids.sort_unstable();
         ids.dedup();
         let locked = store::lock_views(conn, &ids).await?;
+        // After the orders' row locks: deliveries are numbered in the order their changes commit.
+        webhooks::enqueue(conn, events).await?;
         let mut views = locked.clone();
         let mut requests = Vec::new();
         let mut timeline = Vec::with_capacity(about.len());

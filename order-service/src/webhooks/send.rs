@@ -24,6 +24,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(60);
 /// How often the sender looks for due deliveries when it found none.
 const IDLE: Duration = Duration::from_millis(200);
+/// Delivered deliveries are kept this long (listable, redeliverable), looked at this often.
+const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct Sender {
@@ -46,8 +49,17 @@ impl Sender {
         let in_flight: Arc<Mutex<HashMap<Uuid, usize>>> = Arc::default();
         let mut tasks = JoinSet::new();
         let mut backoff = orderflow_kit::backoff::Backoff::default();
+        let mut pruned = std::time::Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = std::time::Instant::now();
+                match store::prune(&self.pool, KEEP).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deliveries = n, "forgot deliveries delivered over a week ago"),
+                    Err(error) => tracing::warn!(%error, "pruning webhook deliveries failed"),
+                }
+            }
             let busy: Vec<Uuid> = {
                 let counts = in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 counts.iter().filter(|(_, n)| **n >= PER_ENDPOINT).map(|(id, _)| *id).collect()

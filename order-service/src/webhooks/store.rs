@@ -162,6 +162,21 @@ where
     Ok(())
 }
 
+/// Forgets deliveries delivered longer ago than `age` (they stay listable until then); how many.
+pub async fn prune<'c, E>(db: E, age: std::time::Duration) -> Result<u64, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let done = sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE state = 'WEBHOOK_DELIVERY_DELIVERED' \
+         AND delivered_at < now() - make_interval(secs => $1)",
+    )
+    .bind(age.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     delivery_id: Uuid,

@@ -101,4 +101,22 @@ async fn the_sender_takes_each_subject_in_order_and_leases_what_it_takes() {
     assert_eq!((redelivered.state, redelivered.attempts), (WebhookDeliveryState::WebhookDeliveryPending as i32, 0));
     assert_eq!(store::take_due(&mut conn, &[other], 10, lease).await.unwrap().len(), 1);
     assert_eq!(store::redeliver(&pool, Uuid::now_v7()).await.unwrap(), None);
+
+    // Delivered ones are forgotten after the keeping time; pending ones never.
+    let delivered = |pool: &PgPool| {
+        let pool = pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM webhook_deliveries WHERE state = 'WEBHOOK_DELIVERY_DELIVERED'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    assert_eq!(delivered(&pool).await, 1);
+    assert_eq!(store::prune(&pool, Duration::from_secs(3600)).await.unwrap(), 0);
+    assert_eq!(store::prune(&pool, Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(delivered(&pool).await, 0);
 }
