@@ -249,7 +249,10 @@ pub fn order_request(customer_id: &str, lines: &[(&str, i32)]) -> PlaceOrderRequ
             name: "Ada Lovelace".into(),
             email: "ada@example.com".into(),
         }),
-        lines: lines.iter().map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity }).collect(),
+        lines: lines
+            .iter()
+            .map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity, unit_price: None })
+            .collect(),
         shipping_address: Some(Address {
             name: "Ada Lovelace".into(),
             line1: "12 Analytical Row".into(),

@@ -88,7 +88,7 @@ fn bad_messages(topic: &str, original: &events::Read) -> Vec<Bad> {
     messages.push(rekeyed);
     // An order no PlaceOrder would accept: one SKU on two lines, a negative quantity.
     let lines = [("MUG", 90), ("MUG", 90), ("MUG", -5)]
-        .map(|(sku, quantity)| orderflow_proto::common::v1::OrderLine { sku: sku.into(), quantity })
+        .map(|(sku, quantity)| orderflow_proto::common::v1::OrderLine { sku: sku.into(), quantity, unit_price: None })
         .to_vec();
     let placed = forged(&stranger, Payload::OrderPlaced(OrderPlaced { lines, ..Default::default() }));
     messages.push(bad(stranger.as_bytes(), &[], Some(&placed.encode_to_vec())));

@@ -517,3 +517,24 @@ fn order_step(status: i32) -> i32 {
     let name = OrderStatus::try_from(status).unwrap().as_str_name();
     flow.iter().position(|s| *s == name).map_or(-1, |p| i32::try_from(p).unwrap())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priced_order_carries_its_total_and_a_bad_price_is_named() {
+    let mut stack = Stack::start().await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    stack.stock_product("TEE", "B-02", 200, 10).await;
+    let price = |amount_minor| Some(orderflow_proto::common::v1::Money { currency_code: "eur".into(), amount_minor });
+    let mut request = order_request("c-priced", &[("MUG", 2), ("TEE", 1)]);
+    request.lines[0].unit_price = price(1_250);
+    request.lines[1].unit_price = price(1_999);
+    let placed = stack.orders.place_order(request.clone()).await.unwrap().into_inner().order.unwrap();
+    let total = placed.total.clone().unwrap();
+    assert_eq!((total.currency_code.as_str(), total.amount_minor), ("EUR", 4_499));
+    let stored = stack.orders.get_order(GetOrderRequest { order_id: placed.order_id }).await.unwrap();
+    assert_eq!(stored.into_inner().order.unwrap().total, Some(total));
+
+    request.lines[1].unit_price = None;
+    let refused = stack.orders.place_order(request).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().starts_with("lines[1].unit_price:"), "{}", refused.message());
+}

@@ -154,7 +154,7 @@ impl TryFrom<&OrderLine> for Line {
 
 impl From<&Line> for OrderLine {
     fn from(line: &Line) -> Self {
-        Self { sku: line.sku.to_string(), quantity: line.quantity.get() }
+        Self { sku: line.sku.to_string(), quantity: line.quantity.get(), unit_price: None }
     }
 }
 
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn lines_name_the_field_that_is_wrong() {
-        let line = |sku: &str, quantity| OrderLine { sku: sku.into(), quantity };
+        let line = |sku: &str, quantity| OrderLine { sku: sku.into(), quantity, unit_price: None };
         assert_eq!(order_lines(&[line("MUG", 1), line("TEE", 0)]).unwrap_err().field, "lines[1].quantity");
         assert_eq!(order_lines(&[line("MUG", 1), line("MUG", 2)]).unwrap_err().field, "lines[1].sku");
         assert_eq!(order_lines(&[line("M G", 1)]).unwrap_err().field, "lines[0].sku");

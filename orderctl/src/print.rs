@@ -20,7 +20,11 @@ pub fn order(order: &Order) {
         println!("customer  {} ({})", customer.name, customer.id);
     }
     for line in &order.lines {
-        println!("line      {} x {}", line.quantity, line.sku);
+        let price = line.unit_price.as_ref().map(|p| format!(" at {}", money(p))).unwrap_or_default();
+        println!("line      {} x {}{price}", line.quantity, line.sku);
+    }
+    if let Some(total) = &order.total {
+        println!("total     {}", money(total));
     }
     if !order.rejection_reason.is_empty() {
         println!("rejected  {}", order.rejection_reason);
@@ -70,6 +74,12 @@ pub fn tracking(tracked: &TrackShipmentResponse) {
         let late = if event.current { "" } else { "  (arrived late: history only)" };
         println!("  {}  {:<16} {}{late}", time(event.occurred_at.as_ref()), event.status, event.description);
     }
+}
+
+/// An amount as `12.50 EUR` (two decimals: the minor unit of most currencies).
+pub fn money(money: &orderflow_proto::common::v1::Money) -> String {
+    let (major, minor) = (money.amount_minor / 100, (money.amount_minor % 100).abs());
+    format!("{major}.{minor:02} {}", money.currency_code)
 }
 
 /// A labelled parcel awaiting collection, one line.

@@ -194,7 +194,7 @@ pub async fn bench_watch(
     load::stock(&mut inventory, sku, u64::try_from(args.orders)?).await?;
     let mut order_ids = Vec::with_capacity(args.orders.max(1));
     for i in 0..args.orders.max(1) {
-        let lines = vec![OrderLine { sku: sku.into(), quantity: 1 }];
+        let lines = vec![OrderLine { sku: sku.into(), quantity: 1, unit_price: None }];
         let request = load::scripted_order(format!("watch-{}", i % 100), "Watch Bench", lines);
         let order = orders.place_order(request).await.context("placing a watched order")?.into_inner().order;
         order_ids.push(order.context("PlaceOrder answered no order")?.order_id);

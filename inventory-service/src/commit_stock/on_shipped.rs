@@ -68,7 +68,10 @@ mod tests {
     async fn shipping_takes_the_reserved_units_off_the_shelf_once() {
         let pool = crate::test_support::stocked("MUG", 10, 2).await;
         let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
-        let placed = OrderPlaced { lines: vec![OrderLine { sku: "MUG".into(), quantity: 3 }], ..Default::default() };
+        let placed = OrderPlaced {
+            lines: vec![OrderLine { sku: "MUG".into(), quantity: 3, unit_price: None }],
+            ..Default::default()
+        };
         let order_id = Uuid::now_v7().to_string();
         let cause = Cause::command(TraceParent::new_root());
         let placed = envelope::build("order-service", &order_id, Payload::OrderPlaced(placed), &cause);

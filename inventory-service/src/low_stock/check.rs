@@ -40,7 +40,10 @@ mod tests {
     use sqlx::PgPool;
 
     async fn order(pool: &PgPool, quantity: i32) {
-        let placed = OrderPlaced { lines: vec![OrderLine { sku: "MUG".into(), quantity }], ..Default::default() };
+        let placed = OrderPlaced {
+            lines: vec![OrderLine { sku: "MUG".into(), quantity, unit_price: None }],
+            ..Default::default()
+        };
         let order_id = uuid::Uuid::now_v7().to_string();
         let event = envelope::build(
             "order-service",

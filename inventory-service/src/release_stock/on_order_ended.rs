@@ -74,7 +74,7 @@ mod tests {
         let event = |order_id: &str, payload| envelope::build("order-service", order_id, payload, &cause);
         let placed = |quantity| {
             Payload::OrderPlaced(OrderPlaced {
-                lines: vec![OrderLine { sku: "MUG".into(), quantity }],
+                lines: vec![OrderLine { sku: "MUG".into(), quantity, unit_price: None }],
                 ..Default::default()
             })
         };

@@ -135,7 +135,10 @@ mod tests {
 
     fn order(lines: &[(&str, i32)]) -> OrderPlaced {
         OrderPlaced {
-            lines: lines.iter().map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity }).collect(),
+            lines: lines
+                .iter()
+                .map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity, unit_price: None })
+                .collect(),
             ..Default::default()
         }
     }

@@ -72,7 +72,10 @@ mod tests {
     use uuid::Uuid;
 
     fn order_placed(sku: &str, quantity: i32) -> EventEnvelope {
-        let placed = OrderPlaced { lines: vec![OrderLine { sku: sku.into(), quantity }], ..Default::default() };
+        let placed = OrderPlaced {
+            lines: vec![OrderLine { sku: sku.into(), quantity, unit_price: None }],
+            ..Default::default()
+        };
         let order_id = Uuid::now_v7().to_string();
         envelope::build(
             "order-service",

@@ -19,7 +19,10 @@ fn event(order_id: Uuid, payload: Payload) -> EventEnvelope {
 }
 
 fn placed(order_id: Uuid, lines: &[(&str, i32)]) -> EventEnvelope {
-    let lines = lines.iter().map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity }).collect();
+    let lines = lines
+        .iter()
+        .map(|(sku, quantity)| OrderLine { sku: (*sku).into(), quantity: *quantity, unit_price: None })
+        .collect();
     event(order_id, Payload::OrderPlaced(OrderPlaced { lines, ..Default::default() }))
 }
 

@@ -1,13 +1,14 @@
 //! Deciding a new order: a valid request ([`NewOrder`], built with `TryFrom`) becomes exactly
-//! one OrderPlaced, with the delivery promise for its level and destination from the time it
+//! one OrderPlaced, with its prices checked and totalled (`price`), the delivery promise for its level and destination from the time it
 //! is placed; anything else is a [`FieldError`] naming the first offending field. Pure: no I/O.
 
+use super::price::priced;
 use chrono::{DateTime, Utc};
 use orderflow_kit::decider::Decider;
 use orderflow_kit::delivery::Warehouse;
 use orderflow_kit::delivery::promise::quote;
 use orderflow_kit::types::{FieldError, optional_text, order_lines, required_text};
-use orderflow_proto::common::v1::{Address, Customer, ServiceLevel};
+use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
 use orderflow_proto::events::v1::OrderPlaced;
 use orderflow_proto::order::v1::PlaceOrderRequest;
 
@@ -25,9 +26,17 @@ impl TryFrom<&PlaceOrderRequest> for NewOrder {
     type Error = FieldError;
 
     fn try_from(request: &PlaceOrderRequest) -> Result<Self, FieldError> {
+        let customer = customer(request.customer.as_ref())?;
+        let lines: Vec<OrderLine> = order_lines(&request.lines)?
+            .iter()
+            .zip(&request.lines)
+            .map(|(valid, asked)| OrderLine { unit_price: asked.unit_price.clone(), ..valid.into() })
+            .collect();
+        let (lines, total) = priced(&lines)?;
         Ok(Self(OrderPlaced {
-            customer: Some(customer(request.customer.as_ref())?),
-            lines: order_lines(&request.lines)?.iter().map(Into::into).collect(),
+            customer: Some(customer),
+            lines,
+            total,
             shipping_address: Some(address(request.shipping_address.as_ref())?),
             payment_reference: required_text("payment_reference", &request.payment_reference, 128)?,
             service_level: service_level(request.service_level)? as i32,
@@ -136,7 +145,10 @@ mod tests {
         PlaceOrderRequest {
             idempotency_key: String::new(),
             customer: Some(Customer { id: "c-1".into(), name: "Ada Lovelace".into(), email: "ada@example.com".into() }),
-            lines: vec![OrderLine { sku: "MUG-1".into(), quantity: 2 }, OrderLine { sku: "TEE-1".into(), quantity: 1 }],
+            lines: vec![
+                OrderLine { sku: "MUG-1".into(), quantity: 2, unit_price: None },
+                OrderLine { sku: "TEE-1".into(), quantity: 1, unit_price: None },
+            ],
             shipping_address: Some(Address {
                 name: "Ada Lovelace".into(),
                 line1: "1 Main St".into(),
@@ -200,7 +212,12 @@ mod tests {
             (|r| r.lines[1].sku = String::new(), "lines[1].sku"),
             (|r| r.lines[1].sku = "MUG-1".into(), "lines[1].sku"),
             (
-                |r| r.lines = vec![OrderLine { sku: "A".into(), quantity: 1 }; orderflow_kit::types::MAX_LINES + 1],
+                |r| {
+                    r.lines = vec![
+                        OrderLine { sku: "A".into(), quantity: 1, unit_price: None };
+                        orderflow_kit::types::MAX_LINES + 1
+                    ]
+                },
                 "lines",
             ),
             (|r| r.shipping_address = None, "shipping_address"),
@@ -242,7 +259,7 @@ mod tests {
             let request = PlaceOrderRequest {
                 idempotency_key: String::new(),
                 customer: Some(Customer { id, name: name.clone(), email }),
-                lines: lines.into_iter().map(|(sku, quantity)| OrderLine { sku, quantity }).collect(),
+                lines: lines.into_iter().map(|(sku, quantity)| OrderLine { sku, quantity, unit_price: None }).collect(),
                 shipping_address: Some(Address {
                     name, line1, line2: String::new(), city, postal_code: postal, country,
                 }),

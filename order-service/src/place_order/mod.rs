@@ -6,6 +6,7 @@
 mod domain;
 mod group;
 mod grpc;
+mod price;
 
 pub use group::{Committer, committer};
 pub use grpc::place_order;

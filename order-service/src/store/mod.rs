@@ -222,6 +222,7 @@ fn to_order(row: OrderRow) -> Order {
         shipping_address: placed.shipping_address,
         payment_reference: placed.payment_reference,
         service_level: placed.service_level,
+        total: placed.total,
         delivery_promise: view.delivery_promise(Utc::now().date_naive()),
         rejection_reason: view.rejection_reason,
         tracking_number: view.tracking_number,

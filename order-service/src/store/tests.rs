@@ -14,7 +14,10 @@ use sqlx::PgPool;
 fn placed(customer_id: &str) -> OrderPlaced {
     OrderPlaced {
         customer: Some(Customer { id: customer_id.into(), name: "Ada".into(), email: "ada@example.com".into() }),
-        lines: vec![OrderLine { sku: "MUG".into(), quantity: 2 }, OrderLine { sku: "TEE".into(), quantity: 1 }],
+        lines: vec![
+            OrderLine { sku: "MUG".into(), quantity: 2, unit_price: None },
+            OrderLine { sku: "TEE".into(), quantity: 1, unit_price: None },
+        ],
         shipping_address: Some(Address {
             name: "Ada".into(),
             line1: "1 Store Row".into(),
@@ -26,6 +29,7 @@ fn placed(customer_id: &str) -> OrderPlaced {
         payment_reference: "pay-1".into(),
         service_level: ServiceLevel::Express as i32,
         delivery_promise: Some(window("2026-12-01", "2026-12-03").to_proto()),
+        total: None,
     }
 }
 

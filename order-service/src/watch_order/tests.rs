@@ -41,7 +41,7 @@ async fn database() -> PgPool {
 async fn place(pool: &PgPool) -> Uuid {
     let request = PlaceOrderRequest {
         customer: Some(Customer { id: "c-watch".into(), name: "Ada".into(), email: String::new() }),
-        lines: vec![OrderLine { sku: "MUG".into(), quantity: 1 }],
+        lines: vec![OrderLine { sku: "MUG".into(), quantity: 1, unit_price: None }],
         shipping_address: Some(Address {
             name: "Ada".into(),
             line1: "1 Watch Row".into(),

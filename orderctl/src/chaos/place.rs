@@ -50,9 +50,9 @@ fn order(run: &str, n: u64) -> PlaceOrderRequest {
     let sku = |shift: u32| SKUS[((r >> shift) % SKUS.len() as u64) as usize];
     #[allow(clippy::cast_possible_truncation)]
     let quantity = |shift: u32| ((r >> shift) % 3) as i32 + 1;
-    let mut lines = vec![OrderLine { sku: sku(0).into(), quantity: quantity(8) }];
+    let mut lines = vec![OrderLine { sku: sku(0).into(), quantity: quantity(8), unit_price: None }];
     if r >> 16 & 1 == 1 && sku(20) != sku(0) {
-        lines.push(OrderLine { sku: sku(20).into(), quantity: quantity(28) });
+        lines.push(OrderLine { sku: sku(20).into(), quantity: quantity(28), unit_price: None });
     }
     PlaceOrderRequest {
         idempotency_key: format!("{run}-{n}"),

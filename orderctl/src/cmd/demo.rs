@@ -4,7 +4,7 @@
 use crate::print;
 use clap::Args;
 use orderflow_proto::client::Authorized;
-use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_proto::common::v1::{Address, Customer, Money, OrderLine, ServiceLevel};
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
@@ -67,8 +67,19 @@ pub async fn run(
     Ok(())
 }
 
+/// A demo line, priced as a shop would (in EUR cents).
 fn line(sku: &str, quantity: i32) -> OrderLine {
-    OrderLine { sku: sku.into(), quantity }
+    let cents = match sku {
+        "MUG-BLUE" => 1_290,
+        "TEE-M" => 1_999,
+        "BOOK-RUST" => 3_990,
+        _ => 4_900,
+    };
+    OrderLine {
+        sku: sku.into(),
+        quantity,
+        unit_price: Some(Money { currency_code: "EUR".into(), amount_minor: cents }),
+    }
 }
 
 async fn place(

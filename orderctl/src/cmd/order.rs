@@ -5,7 +5,7 @@ use crate::print;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use orderflow_proto::client::Authorized;
-use orderflow_proto::common::v1::{Address, Customer, OrderLine, ServiceLevel};
+use orderflow_proto::common::v1::{Address, Customer, Money, OrderLine, ServiceLevel};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{
     CancelOrderRequest, GetOrderRequest, ListOrdersRequest, PlaceOrderRequest, WatchOrderRequest,
@@ -53,9 +53,13 @@ pub struct PlaceArgs {
     customer_name: String,
     #[arg(long, default_value = "ada@example.com")]
     email: String,
-    /// A line as SKU:QUANTITY; repeat for more lines.
+    /// A line as SKU:QUANTITY, or SKU:QUANTITY@UNIT_PRICE in minor units (e.g. MUG:2@1250 is
+    /// two at 12.50); repeat for more lines.
     #[arg(long = "line", required = true)]
     lines: Vec<String>,
+    /// The currency of the lines' prices (ISO 4217).
+    #[arg(long, default_value = "EUR")]
+    currency: String,
     #[arg(long, default_value = "12 Analytical Row")]
     line1: String,
     #[arg(long, default_value = "Berlin")]
@@ -73,15 +77,24 @@ pub struct PlaceArgs {
     idempotency_key: String,
 }
 
-/// One `--line SKU:QUANTITY` (the last colon splits, so the server judges the SKU).
-fn parse_line(line: &str) -> anyhow::Result<OrderLine> {
-    let (sku, quantity) = line.rsplit_once(':').with_context(|| format!("line {line:?} is not SKU:QUANTITY"))?;
-    Ok(OrderLine { sku: sku.to_owned(), quantity: quantity.parse().with_context(|| format!("quantity in {line:?}"))? })
+/// One `--line SKU:QUANTITY[@PRICE]` (the last colon splits, so the server judges the SKU).
+fn parse_line(line: &str, currency: &str) -> anyhow::Result<OrderLine> {
+    let (item, price) = match line.rsplit_once('@') {
+        Some((item, price)) => (item, Some(price)),
+        None => (line, None),
+    };
+    let (sku, quantity) = item.rsplit_once(':').with_context(|| format!("line {line:?} is not SKU:QUANTITY"))?;
+    let unit_price = price
+        .map(|p| p.parse().with_context(|| format!("price in {line:?} (minor units, e.g. 1250)")))
+        .transpose()?
+        .map(|amount_minor| Money { currency_code: currency.to_owned(), amount_minor });
+    let quantity = quantity.parse().with_context(|| format!("quantity in {line:?}"))?;
+    Ok(OrderLine { sku: sku.to_owned(), quantity, unit_price })
 }
 
 impl PlaceArgs {
     fn into_request(self) -> anyhow::Result<PlaceOrderRequest> {
-        let lines = self.lines.iter().map(|line| parse_line(line)).collect::<anyhow::Result<_>>()?;
+        let lines = self.lines.iter().map(|line| parse_line(line, &self.currency)).collect::<anyhow::Result<_>>()?;
         Ok(PlaceOrderRequest {
             idempotency_key: self.idempotency_key,
             customer: Some(Customer { id: self.customer_id, name: self.customer_name.clone(), email: self.email }),
@@ -160,22 +173,33 @@ mod tests {
         Place::try_parse_from(argv)?.args.into_request()
     }
 
+    fn parse_line_eur(line: &str) -> anyhow::Result<OrderLine> {
+        parse_line(line, "EUR")
+    }
+
+    #[test]
+    fn a_line_may_carry_its_unit_price() {
+        let line = parse_line_eur("MUG-RED:2@1250").unwrap();
+        assert_eq!((line.sku.as_str(), line.quantity, line.unit_price.unwrap().amount_minor), ("MUG-RED", 2, 1_250));
+        assert!(parse_line_eur("MUG:2@cheap").unwrap_err().to_string().contains("price in"));
+    }
+
     #[test]
     fn a_line_is_sku_colon_quantity() {
-        let line = parse_line("MUG-RED:2").unwrap();
+        let line = parse_line_eur("MUG-RED:2").unwrap();
         assert_eq!((line.sku.as_str(), line.quantity), ("MUG-RED", 2));
         // The last colon splits: the SKU is the server's to judge.
-        let line = parse_line("A:B:3").unwrap();
+        let line = parse_line_eur("A:B:3").unwrap();
         assert_eq!((line.sku.as_str(), line.quantity), ("A:B", 3));
-        let line = parse_line("MUG:-1").unwrap();
+        let line = parse_line_eur("MUG:-1").unwrap();
         assert_eq!(line.quantity, -1, "the server refuses it, with the field named");
     }
 
     #[test]
     fn a_line_without_a_quantity_is_refused() {
-        assert!(parse_line("MUG-RED").unwrap_err().to_string().contains("is not SKU:QUANTITY"));
-        assert!(parse_line("MUG-RED:two").unwrap_err().to_string().contains("quantity in \"MUG-RED:two\""));
-        assert!(parse_line("MUG-RED:").is_err());
+        assert!(parse_line_eur("MUG-RED").unwrap_err().to_string().contains("is not SKU:QUANTITY"));
+        assert!(parse_line_eur("MUG-RED:two").unwrap_err().to_string().contains("quantity in \"MUG-RED:two\""));
+        assert!(parse_line_eur("MUG-RED:").is_err());
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Measured {
 }
 
 fn request(customer: usize, sku: &str) -> PlaceOrderRequest {
-    let lines = vec![OrderLine { sku: sku.to_owned(), quantity: 1 }];
+    let lines = vec![OrderLine { sku: sku.to_owned(), quantity: 1, unit_price: None }];
     scripted_order(format!("load-{}", customer % 1000), "Load Test", lines)
 }
 
@@ -332,6 +332,6 @@ mod tests {
     fn load_orders_spread_over_a_thousand_customers() {
         let order = request(1234, "LOAD-1");
         assert_eq!(order.customer.unwrap().id, "load-234");
-        assert_eq!(order.lines, [OrderLine { sku: "LOAD-1".into(), quantity: 1 }]);
+        assert_eq!(order.lines, [OrderLine { sku: "LOAD-1".into(), quantity: 1, unit_price: None }]);
     }
 }

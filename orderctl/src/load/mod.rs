@@ -157,7 +157,11 @@ mod tests {
 
     #[test]
     fn a_scripted_order_ships_standard_to_berlin() {
-        let order = scripted_order("load-7".into(), "Load Test", vec![OrderLine { sku: "LOAD-1".into(), quantity: 1 }]);
+        let order = scripted_order(
+            "load-7".into(),
+            "Load Test",
+            vec![OrderLine { sku: "LOAD-1".into(), quantity: 1, unit_price: None }],
+        );
         assert_eq!(order.customer.unwrap().id, "load-7");
         let address = order.shipping_address.unwrap();
         assert_eq!(
