@@ -123,6 +123,7 @@ fn host_of(url: &str) -> SocketAddr {
 struct Options {
     fulfillment: Option<fulfillment_service::Fulfillment>,
     shipping: Option<shipping_service::Shipping>,
+    inventory: Option<inventory_service::Inventory>,
     metrics: Option<SocketAddr>,
     order_database_link: bool,
 }
@@ -135,6 +136,11 @@ impl Stack {
     /// With fulfillment's own settings given (manual mode, a step delay).
     pub async fn start_with_fulfillment(fulfillment: fulfillment_service::Fulfillment) -> Self {
         Self::start_with(Options { fulfillment: Some(fulfillment), ..Options::default() }).await
+    }
+
+    /// With inventory's own settings given (how long a backorder is held).
+    pub async fn start_with_inventory(inventory: inventory_service::Inventory) -> Self {
+        Self::start_with(Options { inventory: Some(inventory), ..Options::default() }).await
     }
 
     /// With shipping's own settings given (manual pick-up, a courier's delay).
@@ -153,7 +159,7 @@ impl Stack {
     }
 
     async fn start_with(options: Options) -> Self {
-        let Options { fulfillment, shipping, metrics, order_database_link } = options;
+        let Options { fulfillment, shipping, inventory, metrics, order_database_link } = options;
         orderflow_kit::telemetry::init("e2e");
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
@@ -172,7 +178,11 @@ impl Stack {
             .map(|c| (c.service, c.database_url.clone()))
             .to_vec();
         let order = order_service::App::build(order_config).await.unwrap();
-        let inventory = inventory_service::App::build(inventory_config).await.unwrap();
+        let inventory = match inventory {
+            Some(wiring) => inventory_service::App::build_with(inventory_config, wiring).await,
+            None => inventory_service::App::build(inventory_config).await,
+        }
+        .unwrap();
         let fulfillment = match fulfillment {
             Some(wiring) => fulfillment_service::App::build_with(fulfillment_config, wiring).await,
             None => fulfillment_service::App::build(fulfillment_config).await,
@@ -263,6 +273,7 @@ pub fn order_request(customer_id: &str, lines: &[(&str, i32)]) -> PlaceOrderRequ
         }),
         payment_reference: "pay-1".into(),
         service_level: 0,
+        allow_backorder: false,
     }
 }
 

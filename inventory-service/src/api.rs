@@ -1,12 +1,13 @@
 //! The `orderflow.inventory.v1.InventoryService` adapter.
 
-use crate::catalogue;
+use crate::{backorder, catalogue};
 use orderflow_kit::topics::Topics;
 use orderflow_kit::{Service, grpc};
 use orderflow_proto::inventory::v1::inventory_service_server::InventoryService;
 use orderflow_proto::inventory::v1::{
-    GetStockRequest, GetStockResponse, ListLowStockRequest, ListLowStockResponse, ListStockRequest, ListStockResponse,
-    RestockRequest, RestockResponse, UpsertProductRequest, UpsertProductResponse,
+    GetStockRequest, GetStockResponse, ListBackordersRequest, ListBackordersResponse, ListLowStockRequest,
+    ListLowStockResponse, ListStockRequest, ListStockResponse, RestockRequest, RestockResponse, UpsertProductRequest,
+    UpsertProductResponse,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -53,5 +54,12 @@ impl InventoryService for InventoryApi {
         _request: Request<ListLowStockRequest>,
     ) -> Result<Response<ListLowStockResponse>, Status> {
         Ok(Response::new(catalogue::list_low_stock(&self.pool).await?))
+    }
+
+    async fn list_backorders(
+        &self,
+        request: Request<ListBackordersRequest>,
+    ) -> Result<Response<ListBackordersResponse>, Status> {
+        Ok(Response::new(backorder::list_backorders(&self.pool, request.get_ref()).await?))
     }
 }

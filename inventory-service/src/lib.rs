@@ -1,10 +1,12 @@
 //! inventory-service: the second step of the flow. `reserve_stock` turns OrderPlaced into
 //! StockReserved (every line, atomically) or StockRejected (none); `commit_stock` takes shipped
 //! units off the shelf; `release_stock` gives a cancelled or unshippable order's reservation
-//! back; `low_stock` alerts once per crossing. The catalogue (UpsertProduct, Restock, GetStock)
+//! back; `backorder` holds short orders that asked to wait until a restock serves them or the
+//! hold expires; `low_stock` alerts once per crossing. The catalogue (UpsertProduct, Restock, GetStock)
 //! keeps stock levels. `on_event` routes each consumed event to its step.
 
 mod api;
+mod backorder;
 mod catalogue;
 mod commit_stock;
 mod low_stock;
@@ -14,10 +16,12 @@ mod reserve_stock;
 mod store;
 
 use orderflow_kit::auth::{Policy, scope};
+use orderflow_kit::config::Span;
 use orderflow_kit::topics::Topic;
 use orderflow_kit::{Service, Wiring};
 use orderflow_proto::inventory::v1::inventory_service_server::InventoryServiceServer;
 use sqlx::migrate::Migrator;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
@@ -34,9 +38,20 @@ pub const SERVICE: &str = "inventory-service";
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
-/// inventory-service's wiring: the inventory API, stock reservation and commitment.
+/// inventory-service's wiring: the inventory API, stock reservation and commitment, and the
+/// backorders' expiry.
 #[derive(Debug)]
-pub struct Inventory;
+pub struct Inventory {
+    /// `BACKORDER_MAX_HOLD` (default 7d): how long a held order waits for a restock.
+    max_hold: Duration,
+}
+
+impl Inventory {
+    /// Holds expire after `max_hold`.
+    pub fn with_max_hold(max_hold: Duration) -> Self {
+        Self { max_hold }
+    }
+}
 
 /// inventory-service, built from its configuration.
 pub type App = orderflow_kit::App<Inventory>;
@@ -51,14 +66,20 @@ impl Wiring for Inventory {
     }
 
     fn from_env() -> anyhow::Result<Self> {
-        Ok(Self)
+        let max_hold = orderflow_kit::config::var("BACKORDER_MAX_HOLD", Span(Duration::from_secs(7 * 24 * 3600)))?;
+        Ok(Self { max_hold: max_hold.0 })
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let reserve = reserve_stock::OnOrderPlaced::new(service.topics.name(Topic::Inventory));
+        let topic = service.topics.name(Topic::Inventory);
+        let reserve = reserve_stock::OnOrderPlaced::new(topic.clone(), self.max_hold);
         let consumer = service.consumer(&[Topic::Orders, Topic::Shipping], on_event::InventoryInbox { reserve })?;
         let api = InventoryServiceServer::new(api::InventoryApi::new(&service));
-        let workers = vec![Box::pin(consumer.run(shutdown.clone())) as _];
+        let expiry = backorder::Expiry { topic, max_hold: self.max_hold };
+        let workers = vec![
+            Box::pin(consumer.run(shutdown.clone())) as _,
+            Box::pin(expiry.run(service.pool.clone(), shutdown.clone())) as _,
+        ];
         service.serve(POLICY, |router| router.add_service(api), workers, shutdown).await
     }
 }

@@ -20,6 +20,8 @@ pub struct ProductRow {
     pub low_stock_threshold: i64,
     pub on_hand: i64,
     pub reserved: i64,
+    /// Units held orders await (not reserved).
+    pub backordered: i64,
 }
 
 impl From<ProductRow> for GetStockResponse {
@@ -36,11 +38,18 @@ impl From<ProductRow> for GetStockResponse {
             on_hand: row.on_hand,
             reserved: row.reserved,
             available: row.on_hand - row.reserved,
+            backordered: row.backordered,
         }
     }
 }
 
-const COLUMNS: &str = "sku, name, bin_location, weight_grams, low_stock_threshold, on_hand, reserved";
+const COLUMNS: &str = "sku, name, bin_location, weight_grams, low_stock_threshold, on_hand, reserved, \
+     coalesce((SELECT sum(l.quantity) FROM backorder_lines l WHERE l.sku = products.sku), 0)::int8 AS backordered";
+
+/// What the low-stock alert compares with the threshold: available stock less the units held
+/// orders await.
+const ALERT_LEVEL: &str =
+    "on_hand - reserved - coalesce((SELECT sum(l.quantity) FROM backorder_lines l WHERE l.sku = products.sku), 0)";
 
 /// Creates the product or updates its description; stock levels are left as they are.
 pub async fn upsert_product<'c, E>(db: E, product: &Product) -> Result<ProductRow, sqlx::Error>
@@ -98,7 +107,7 @@ where
     E: Executor<'c, Database = Postgres>,
 {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM products WHERE on_hand - reserved <= low_stock_threshold ORDER BY sku LIMIT 1000"
+        "SELECT {COLUMNS} FROM products WHERE {ALERT_LEVEL} <= low_stock_threshold ORDER BY sku LIMIT 1000"
     ))
     .fetch_all(db)
     .await
@@ -173,15 +182,19 @@ pub async fn record_decisions(conn: &mut PgConnection, decisions: &[(Uuid, &str,
 
 /// Locks the stock rows of `skus`, in SKU order so that concurrent orders cannot deadlock.
 pub async fn lock_stock(conn: &mut PgConnection, skus: &[String]) -> Result<HashMap<String, Stock>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64, String, i32)> =
-        sqlx::query_as("SELECT sku, on_hand, reserved, bin_location, weight_grams FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE")
-            .bind(skus)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<(String, i64, i64, String, i32, i64)> = sqlx::query_as(
+        "SELECT sku, on_hand, reserved, bin_location, weight_grams, \
+         coalesce((SELECT sum(l.quantity) FROM backorder_lines l WHERE l.sku = products.sku), 0)::int8 \
+         FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE",
+    )
+    .bind(skus)
+    .fetch_all(conn)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(sku, on_hand, reserved, bin_location, weight)| {
-            (sku, Stock { on_hand, reserved, bin_location, weight_grams: u32::try_from(weight).unwrap_or(0) })
+        .map(|(sku, on_hand, reserved, bin_location, weight, awaited)| {
+            let weight_grams = u32::try_from(weight).unwrap_or(0);
+            (sku, Stock { on_hand, reserved, awaited, bin_location, weight_grams })
         })
         .collect())
 }
@@ -201,6 +214,8 @@ pub const RESERVED: &str = "RESERVED";
 pub const REJECTED: &str = "REJECTED";
 pub const SHIPPED: &str = "SHIPPED";
 pub const RELEASED: &str = "RELEASED";
+/// Held for a restock (a backorder); nothing reserved.
+pub const HELD: &str = "HELD";
 
 /// Stores the decision taken for the order (the event payload, as its envelope field).
 pub async fn record_decision(
@@ -291,14 +306,14 @@ pub async fn settle_all(
     Ok(())
 }
 
-/// (sku, available, threshold, flagged) for each of `skus`.
+/// (sku, available less backordered demand, threshold, flagged) for each of `skus`.
 pub async fn stock_against_threshold(
     conn: &mut PgConnection,
     skus: &[String],
 ) -> Result<Vec<(String, i64, i64, bool)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT sku, on_hand - reserved, low_stock_threshold, low_stock FROM products WHERE sku = ANY($1) ORDER BY sku",
-    )
+    sqlx::query_as(&format!(
+        "SELECT sku, ({ALERT_LEVEL})::int8, low_stock_threshold, low_stock FROM products WHERE sku = ANY($1) ORDER BY sku",
+    ))
     .bind(skus)
     .fetch_all(conn)
     .await

@@ -128,9 +128,42 @@ where
     }
 }
 
+/// A duration as configured: a number of seconds, or a number with `s`, `m`, `h` or `d`
+/// (e.g. `7d`, `90m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub std::time::Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+        let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 7d, 12h, 30m or 45s"))?;
+        let seconds = match unit {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => return Err(format!("unit {other:?} is not s, m, h or d")),
+        };
+        Ok(Self(std::time::Duration::from_secs(n.saturating_mul(seconds))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::default_metrics_addr;
+    use super::{Span, default_metrics_addr};
+    use std::time::Duration;
+
+    #[test]
+    fn spans_read_seconds_or_a_unit() {
+        let span = |s: &str| s.parse::<Span>().map(|s| s.0);
+        assert_eq!(span("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(span("90m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(span(" 45 "), Ok(Duration::from_secs(45)));
+        assert!(span("7w").is_err() && span("d").is_err() && span("-1").is_err());
+    }
 
     #[test]
     fn the_metrics_port_follows_the_grpc_address() {

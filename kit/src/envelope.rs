@@ -40,7 +40,7 @@ impl Cause {
 }
 
 /// Every event type name this build knows, as [`event_type`] writes them.
-pub const KNOWN_TYPES: [&str; 17] = [
+pub const KNOWN_TYPES: [&str; 18] = [
     "OrderPlaced",
     "StockReserved",
     "StockRejected",
@@ -58,6 +58,7 @@ pub const KNOWN_TYPES: [&str; 17] = [
     "Labelled",
     "TrackingUpdated",
     "Returned",
+    "StockHeld",
 ];
 
 /// `name` if it is an event type this build knows, else `"unknown"`: a bounded set of values
@@ -86,6 +87,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::Labelled(_) => "Labelled",
         Payload::TrackingUpdated(_) => "TrackingUpdated",
         Payload::Returned(_) => "Returned",
+        Payload::StockHeld(_) => "StockHeld",
     }
 }
 

@@ -100,7 +100,7 @@ ON CONFLICT (event_id) DO NOTHING;
 fn checksum_query(schema: &str) -> String {
     format!(
         "SELECT md5(coalesce((SELECT string_agg(concat_ws('|', order_id, idempotency_key, md5(request), customer_id, md5(placed), \
-         status, rejection_reason, carrier, tracking_number, cancellation_reason, created_at, promise_earliest, promise_latest, \
+         status, rejection_reason, carrier, tracking_number, cancellation_reason, hold_reason, created_at, promise_earliest, promise_latest, \
          promised_earliest, promised_latest, md5(last_scan)), ';' ORDER BY order_id) \
          FROM {schema}.orders), '') || '#' || coalesce((SELECT string_agg(concat_ws('|', event_id, order_id, event_type, producer, \
          occurred_at, step), ';' ORDER BY event_id) FROM {schema}.order_timeline), ''))"

@@ -29,6 +29,9 @@ pub fn order(order: &Order) {
     if !order.rejection_reason.is_empty() {
         println!("rejected  {}", order.rejection_reason);
     }
+    if !order.hold_reason.is_empty() {
+        println!("on hold   {}", order.hold_reason);
+    }
     if !order.cancellation_reason.is_empty() {
         println!("cancelled {}", order.cancellation_reason);
     }

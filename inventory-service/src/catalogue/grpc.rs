@@ -2,7 +2,7 @@
 //! check (and StockRestocked) in one transaction.
 
 use super::domain::{NewProduct, Restock};
-use crate::{low_stock, store};
+use crate::{backorder, low_stock, store};
 use orderflow_kit::envelope::Cause;
 use orderflow_kit::outbox::{self, Subject};
 use orderflow_kit::topics::{Topic, Topics};
@@ -34,7 +34,9 @@ pub async fn upsert_product(
     Ok(GetStockResponse::from(row).product.unwrap_or_default())
 }
 
-/// Adds stock and emits StockRestocked in the same transaction.
+/// Adds stock and emits StockRestocked, then reserves the held orders the stock now serves
+/// (`backorder::release`), in one transaction. The stock rows of the SKU and of every SKU its
+/// held orders need are locked first, in SKU order, as every reservation locks them.
 pub async fn restock(
     pool: &PgPool,
     topics: &Topics,
@@ -43,6 +45,11 @@ pub async fn restock(
 ) -> Result<GetStockResponse, ServiceError> {
     let Restock { sku, quantity } = Restock::try_from(request)?;
     let mut tx = pool.begin().await?;
+    let mut locked = backorder::store::skus_waiting_with(&mut tx, sku.as_str()).await?;
+    locked.push(sku.to_string());
+    locked.sort_unstable();
+    locked.dedup();
+    store::lock_stock(&mut tx, &locked).await?;
     let row = store::restock(&mut tx, sku.as_str(), quantity).await?.ok_or_else(|| not_found(&sku))?;
     let payload = Payload::StockRestocked(StockRestocked {
         sku: row.sku.clone(),
@@ -54,8 +61,12 @@ pub async fn restock(
     let event =
         outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Stock(sku.as_str()), payload, &Cause::command(trace))
             .await?;
-    low_stock::check(&mut tx, &topics.name(Topic::Inventory), std::slice::from_ref(&row.sku), &Cause::event(&event))
-        .await?;
+    let mut touched = backorder::release(&mut tx, &topic, sku.as_str()).await?;
+    touched.push(row.sku.clone());
+    touched.sort_unstable();
+    touched.dedup();
+    low_stock::check(&mut tx, &topic, &touched, &Cause::event(&event)).await?;
+    let row = store::get(&mut *tx, sku.as_str()).await?.ok_or_else(|| not_found(&sku))?;
     tx.commit().await?;
     tracing::info!(sku = %sku, quantity, on_hand = row.on_hand, "restocked");
     Ok(row.into())

@@ -67,7 +67,8 @@ mod tests {
     #[tokio::test]
     async fn shipping_takes_the_reserved_units_off_the_shelf_once() {
         let pool = crate::test_support::stocked("MUG", 10, 2).await;
-        let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
+        let inbox =
+            InventoryInbox { reserve: OnOrderPlaced::new("inventory".into(), std::time::Duration::from_secs(3600)) };
         let placed = OrderPlaced {
             lines: vec![OrderLine { sku: "MUG".into(), quantity: 3, unit_price: None }],
             ..Default::default()

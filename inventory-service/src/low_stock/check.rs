@@ -52,7 +52,10 @@ mod tests {
             &Cause::command(TraceParent::new_root()),
         );
         let mut tx = pool.begin().await.unwrap();
-        OnOrderPlaced::new("inventory".into()).handle(&mut tx, &event).await.unwrap();
+        OnOrderPlaced::new("inventory".into(), std::time::Duration::from_secs(3600))
+            .handle(&mut tx, &event)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
 

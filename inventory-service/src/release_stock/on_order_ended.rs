@@ -2,7 +2,7 @@
 //! stock rows, decides, settles and announces the release in the inbox transaction.
 
 use super::domain::{Ended, ReleaseStock};
-use crate::{low_stock, store};
+use crate::{backorder, low_stock, store};
 use orderflow_kit::decider::Decider;
 use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, HandlerError};
@@ -18,6 +18,9 @@ pub async fn release(conn: &mut PgConnection, topic: &str, event: &EventEnvelope
         Some(Payload::ShipmentRejected(_)) => Ended::NotShippable,
         _ => Ended::Cancelled,
     };
+    if ended == Ended::Cancelled && drop_hold(conn, topic, order_id, event).await? {
+        return Ok(());
+    }
     let held = store::lock_held_reservation(conn, order_id).await?;
     let Ok(events) = ReleaseStock::decide(&held, &ended);
     if events.is_empty() {
@@ -36,6 +39,28 @@ pub async fn release(conn: &mut PgConnection, topic: &str, event: &EventEnvelope
     Ok(())
 }
 
+/// A cancelled backorder: its hold ends (nothing was reserved). The stock rows are locked
+/// first, in SKU order, as a restock locks them. False if the order is not held.
+async fn drop_hold(
+    conn: &mut PgConnection,
+    topic: &str,
+    order_id: uuid::Uuid,
+    event: &EventEnvelope,
+) -> Result<bool, HandlerError> {
+    let skus = backorder::store::skus_of(conn, order_id).await?;
+    if skus.is_empty() {
+        return Ok(false);
+    }
+    store::lock_stock(conn, &skus).await?;
+    if backorder::store::remove_all(conn, &[order_id]).await? == 0 {
+        return Ok(false); // a restock served it meanwhile: release its reservation instead
+    }
+    store::settle_all(conn, &[order_id], &std::collections::BTreeMap::new(), store::RELEASED).await?;
+    low_stock::check(conn, topic, &skus, &Cause::event(event)).await?;
+    tracing::info!(order_id = %order_id, "backorder cancelled: its hold is dropped");
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::on_event::InventoryInbox;
@@ -50,7 +75,8 @@ mod tests {
     use uuid::Uuid;
 
     async fn apply(pool: &PgPool, event: &EventEnvelope) {
-        let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
+        let inbox =
+            InventoryInbox { reserve: OnOrderPlaced::new("inventory".into(), std::time::Duration::from_secs(3600)) };
         let mut tx = pool.begin().await.unwrap();
         inbox.handle(&mut tx, event).await.unwrap();
         tx.commit().await.unwrap();

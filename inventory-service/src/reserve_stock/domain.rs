@@ -1,10 +1,11 @@
-//! Deciding a reservation: all lines or none. Pure: the caller has locked the stock rows and
-//! passes their levels in.
+//! Deciding a reservation: all lines or none; an order that allows a backorder and is short of
+//! stock only (every SKU known, the parcel shippable) is held instead of rejected. Pure: the
+//! caller has locked the stock rows and passes their levels in.
 
 use orderflow_kit::decider::Decider;
 use orderflow_kit::types::{MAX_PARCEL_GRAMS, contents_grams, order_lines};
 use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::events::v1::{OrderPlaced, ReservedLine, StockRejected, StockReserved};
+use orderflow_proto::events::v1::{OrderPlaced, ReservedLine, StockHeld, StockRejected, StockReserved};
 use std::collections::HashMap;
 
 /// One product's stock as locked for this decision.
@@ -12,21 +13,25 @@ use std::collections::HashMap;
 pub struct Stock {
     pub on_hand: i64,
     pub reserved: i64,
+    /// Units held orders wait for: a new order is served only from stock beyond them, so it
+    /// never overtakes an order that was waiting first.
+    pub awaited: i64,
     pub bin_location: String,
     pub weight_grams: u32,
 }
 
 impl Stock {
+    /// What a new order may reserve: on hand, less reserved, less what held orders await.
     pub fn available(&self) -> i64 {
-        self.on_hand - self.reserved
+        self.on_hand - self.reserved - self.awaited
     }
 }
 
 /// The locked stock of an order's SKUs, by SKU.
 pub type Levels = HashMap<String, Stock>;
 
-/// OrderPlaced → StockReserved | StockRejected: both are outcomes the flow announces, so the
-/// decision is never refused.
+/// OrderPlaced → StockReserved | StockHeld | StockRejected: all are outcomes the flow announces,
+/// so the decision is never refused. (StockHeld's expiry is the adapter's to set.)
 pub struct ReserveStock;
 
 impl Decider for ReserveStock {
@@ -36,19 +41,21 @@ impl Decider for ReserveStock {
     type Rejection = std::convert::Infallible;
 
     fn decide(levels: &Levels, order: &OrderPlaced) -> Result<Vec<Payload>, Self::Rejection> {
-        Ok(vec![match decide(order, levels) {
-            Ok(reserved) => Payload::StockReserved(reserved),
-            Err(rejected) => Payload::StockRejected(rejected),
-        }])
+        Ok(vec![decide(order, levels)])
     }
 
-    /// A reservation holds its units: they are no longer available to the next order.
+    /// A reservation holds its units, and a hold awaits them: either way they are no longer
+    /// available to the next order.
     fn evolve(mut levels: Levels, event: &Payload) -> Levels {
-        if let Payload::StockReserved(reserved) = event {
-            for line in &reserved.lines {
-                if let Some(level) = levels.get_mut(&line.sku) {
-                    level.reserved += i64::from(line.quantity);
-                }
+        let (lines, held) = match event {
+            Payload::StockReserved(reserved) => (&reserved.lines, false),
+            Payload::StockHeld(awaiting) => (&awaiting.awaited, true),
+            _ => return levels,
+        };
+        for line in lines {
+            if let Some(level) = levels.get_mut(&line.sku) {
+                let units = if held { &mut level.awaited } else { &mut level.reserved };
+                *units += i64::from(line.quantity);
             }
         }
         levels
@@ -56,57 +63,75 @@ impl Decider for ReserveStock {
 }
 
 /// Reserves every line of `order` if every SKU is known and has enough available stock and the
-/// parcel is one a carrier takes; otherwise rejects it, naming each SKU that failed and why.
-fn decide(order: &OrderPlaced, stock: &Levels) -> Result<StockReserved, StockRejected> {
+/// parcel is one a carrier takes; holds it if stock alone is short and it allows a backorder;
+/// otherwise rejects it, naming each SKU that failed and why.
+fn decide(order: &OrderPlaced, stock: &Levels) -> Payload {
     // Checked again here: any producer can write an OrderPlaced (a line twice, or a negative
     // quantity, would reserve what is not there).
     let ordered = match order_lines(&order.lines) {
         Ok(lines) => lines,
         Err(error) => {
-            return Err(StockRejected { reason: format!("invalid order: {error}"), skus: vec![] });
+            return Payload::StockRejected(StockRejected { reason: format!("invalid order: {error}"), skus: vec![] });
         }
     };
-    let mut problems = Vec::new();
-    let mut skus = Vec::new();
+    let (mut unknown, mut short) = (Vec::new(), Vec::new());
     let mut lines = Vec::with_capacity(ordered.len());
     for line in &ordered {
         let (sku, quantity) = (line.sku.to_string(), line.quantity.get());
-        match stock.get(&sku) {
-            None => {
-                problems.push(format!("unknown SKU {sku}"));
-                skus.push(sku);
-            }
-            Some(level) if level.available() < i64::from(quantity) => {
-                problems.push(format!(
-                    "out of stock: {sku} (requested {quantity}, available {})",
-                    level.available().max(0)
-                ));
-                skus.push(sku);
-            }
-            Some(level) => lines.push(ReservedLine {
-                sku,
-                quantity,
-                bin_location: level.bin_location.clone(),
-                unit_weight_grams: level.weight_grams,
-            }),
+        let Some(level) = stock.get(&sku) else {
+            unknown.push(sku);
+            continue;
+        };
+        if level.available() < i64::from(quantity) {
+            short.push((sku.clone(), quantity, level.available().max(0)));
         }
+        lines.push(ReservedLine {
+            sku,
+            quantity,
+            bin_location: level.bin_location.clone(),
+            unit_weight_grams: level.weight_grams,
+        });
+    }
+    let reject = |reason: String, skus: Vec<String>| Payload::StockRejected(StockRejected { reason, skus });
+    let short_text = |short: &[(String, i32, i64)]| {
+        short
+            .iter()
+            .map(|(sku, n, available)| format!("{sku} (requested {n}, available {available})"))
+            .collect::<Vec<_>>()
+    };
+    if !unknown.is_empty() {
+        let mut problems: Vec<String> = unknown.iter().map(|sku| format!("unknown SKU {sku}")).collect();
+        problems.extend(short_text(&short).into_iter().map(|s| format!("out of stock: {s}")));
+        let mut skus = unknown;
+        skus.extend(short.into_iter().map(|(sku, ..)| sku));
+        return reject(problems.join("; "), skus);
     }
     let grams = contents_grams(&lines);
-    if problems.is_empty() && grams > u64::from(MAX_PARCEL_GRAMS) {
-        problems.push(format!(
-            "too heavy to ship: the contents weigh {grams} g, no carrier takes more than {MAX_PARCEL_GRAMS} g"
-        ));
-        skus = lines.iter().map(|l| l.sku.clone()).collect();
+    if grams > u64::from(MAX_PARCEL_GRAMS) {
+        let reason =
+            format!("too heavy to ship: the contents weigh {grams} g, no carrier takes more than {MAX_PARCEL_GRAMS} g");
+        return reject(reason, lines.iter().map(|l| l.sku.clone()).collect());
     }
-    if problems.is_empty() {
-        Ok(StockReserved {
+    if short.is_empty() {
+        return Payload::StockReserved(StockReserved {
             lines,
             shipping_address: order.shipping_address.clone(),
             service_level: order.service_level,
-        })
-    } else {
-        Err(StockRejected { reason: problems.join("; "), skus })
+        });
     }
+    let skus: Vec<String> = short.iter().map(|(sku, ..)| sku.clone()).collect();
+    if order.allow_backorder {
+        let awaited: Vec<String> =
+            short.iter().map(|(sku, n, available)| format!("{sku} x{n} ({available} available)")).collect();
+        return Payload::StockHeld(StockHeld {
+            reason: format!("awaiting {}", awaited.join(", ")),
+            skus,
+            expires_at: None,
+            awaited: lines,
+        });
+    }
+    let problems: Vec<String> = short_text(&short).into_iter().map(|s| format!("out of stock: {s}")).collect();
+    reject(problems.join("; "), skus)
 }
 
 #[cfg(test)]
@@ -115,12 +140,13 @@ mod tests {
     use orderflow_proto::common::v1::OrderLine;
 
     fn stock(on_hand: i64, reserved: i64) -> Stock {
-        Stock { on_hand, reserved, bin_location: "A-01".into(), weight_grams: 300 }
+        Stock { on_hand, reserved, awaited: 0, bin_location: "A-01".into(), weight_grams: 300 }
     }
 
-    /// What the decider decides for `order`: reserved or rejected.
+    /// What the decider decides for `order`: reserved, held or rejected.
     enum Decision {
         Reserved(StockReserved),
+        Held(StockHeld),
         Rejected(StockRejected),
     }
 
@@ -129,6 +155,7 @@ mod tests {
         match events.pop() {
             Some(Payload::StockReserved(reserved)) => Decision::Reserved(reserved),
             Some(Payload::StockRejected(rejected)) => Decision::Rejected(rejected),
+            Some(Payload::StockHeld(held)) => Decision::Held(held),
             other => panic!("decided {other:?}"),
         }
     }
@@ -204,6 +231,40 @@ mod tests {
         for lines in [vec![("MUG", 10), ("MUG", 10)], vec![("MUG", -5)], vec![], vec![("MUG", 0)], vec![("M\0G", 1)]] {
             let Decision::Rejected(rejected) = decide(&order(&lines), &levels) else { panic!("reserved {lines:?}") };
             assert!(rejected.reason.starts_with("invalid order: lines"), "{}", rejected.reason);
+        }
+    }
+
+    #[test]
+    fn a_short_order_that_allows_a_backorder_is_held_and_holds_nothing() {
+        let levels = HashMap::from([("MUG".to_owned(), stock(5, 3)), ("TEE".to_owned(), stock(9, 0))]);
+        let held_order = OrderPlaced { allow_backorder: true, ..order(&[("MUG", 3), ("TEE", 1)]) };
+        let Decision::Held(held) = decide(&held_order, &levels) else { panic!("not held") };
+        assert_eq!(
+            (held.reason.as_str(), held.skus.clone()),
+            ("awaiting MUG x3 (2 available)", vec!["MUG".to_owned()])
+        );
+        let (_, after) = orderflow_kit::decider::run::<ReserveStock>(levels.clone(), &held_order).unwrap();
+        assert_eq!(
+            (after["MUG"].reserved, after["MUG"].awaited, after["TEE"].awaited),
+            (3, 3, 1),
+            "a hold reserves nothing"
+        );
+        let later = OrderPlaced { allow_backorder: true, ..order(&[("MUG", 1)]) };
+        assert!(
+            matches!(decide(&later, &after), Decision::Held(_)),
+            "a later order does not take what the held one awaits"
+        );
+        let in_stock = OrderPlaced { allow_backorder: true, ..order(&[("MUG", 2)]) };
+        assert!(matches!(decide(&in_stock, &levels), Decision::Reserved(_)), "enough stock: reserved at once");
+    }
+
+    #[test]
+    fn a_backorder_is_no_excuse_for_an_unknown_sku_or_an_unshippable_parcel() {
+        let heavy = Stock { weight_grams: 40_000, ..stock(0, 0) };
+        let levels = HashMap::from([("ANVIL".to_owned(), heavy)]);
+        for lines in [vec![("NOPE", 1)], vec![("ANVIL", 30)]] {
+            let placed = OrderPlaced { allow_backorder: true, ..order(&lines) };
+            assert!(matches!(decide(&placed, &levels), Decision::Rejected(_)), "{lines:?}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! inbox transaction.
 
 use super::domain::ReserveStock;
-use crate::{low_stock, store};
+use crate::{backorder, low_stock, store};
 use orderflow_kit::decider::Decider;
 use orderflow_kit::envelope::{Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
@@ -16,11 +16,18 @@ use sqlx::postgres::PgConnection;
 #[derive(Debug, Clone)]
 pub struct OnOrderPlaced {
     topic: String,
+    /// `BACKORDER_MAX_HOLD`: how long a held order waits for a restock.
+    max_hold: std::time::Duration,
 }
 
 impl OnOrderPlaced {
-    pub fn new(topic: String) -> Self {
-        Self { topic }
+    pub fn new(topic: String, max_hold: std::time::Duration) -> Self {
+        Self { topic, max_hold }
+    }
+
+    /// When a hold decided now expires.
+    pub fn hold_until(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::TimeDelta::from_std(self.max_hold).unwrap_or(chrono::TimeDelta::MAX)
     }
 
     /// The inventory topic.
@@ -41,8 +48,16 @@ impl EventHandler for OnOrderPlaced {
             order_lines(&placed.lines).unwrap_or_default().iter().map(|l| l.sku.to_string()).collect();
         let levels = store::lock_stock(conn, &skus).await?;
         let Ok(events) = ReserveStock::decide(&levels, placed);
-        for payload in events {
-            let status = match &payload {
+        for mut payload in events {
+            let status = match &mut payload {
+                Payload::StockHeld(held) => {
+                    let until = self.hold_until();
+                    held.expires_at = Some(orderflow_kit::envelope::timestamp(until));
+                    backorder::store::hold_all(conn, &[(order_id, event, until)]).await?;
+                    low_stock::check(conn, &self.topic, &skus, &Cause::event(event)).await?;
+                    tracing::info!(order_id = %order_id, reason = %held.reason, "order held for a restock");
+                    store::HELD
+                }
                 Payload::StockReserved(reserved) => {
                     store::reserve(conn, &reserved.lines).await?;
                     low_stock::check(conn, &self.topic, &skus, &Cause::event(event)).await?;
@@ -88,7 +103,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn fifty_concurrent_orders_for_the_last_ten_units_never_oversell() {
         let pool = crate::test_support::stocked("LAST", 10, 25).await;
-        let handler = OnOrderPlaced::new("inventory".into());
+        let handler = OnOrderPlaced::new("inventory".into(), std::time::Duration::from_secs(3600));
         let tasks: Vec<_> = (0..50)
             .map(|_| {
                 let (pool, handler) = (pool.clone(), handler.clone());
@@ -123,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn an_order_is_decided_once_however_often_it_arrives() {
         let pool = crate::test_support::stocked("MUG", 10, 2).await;
-        let handler = OnOrderPlaced::new("inventory".into());
+        let handler = OnOrderPlaced::new("inventory".into(), std::time::Duration::from_secs(3600));
         let event = order_placed("MUG", 3);
         for _ in 0..3 {
             let mut tx = pool.begin().await.unwrap();

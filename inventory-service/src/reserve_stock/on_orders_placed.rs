@@ -6,7 +6,7 @@
 
 use super::OnOrderPlaced;
 use super::domain::ReserveStock;
-use crate::{low_stock, store};
+use crate::{backorder, low_stock, store};
 use orderflow_kit::decider::Decider;
 use orderflow_kit::envelope::{self, Cause, EventEnvelope};
 use orderflow_kit::inbox::{self, HandlerError};
@@ -46,11 +46,19 @@ impl OnOrderPlaced {
         let mut levels = store::lock_stock(conn, &skus).await?;
         let mut reserved: BTreeMap<String, i64> = BTreeMap::new();
         let (mut decisions, mut events) = (Vec::with_capacity(run.len()), Vec::with_capacity(run.len()));
+        let mut holds = Vec::new();
         for (order_id, (event, order)) in run {
             let Ok(decided) = ReserveStock::decide(&levels, order);
-            for payload in decided {
+            for mut payload in decided {
                 levels = ReserveStock::evolve(levels, &payload);
-                let status = match &payload {
+                let status = match &mut payload {
+                    Payload::StockHeld(held) => {
+                        let until = self.hold_until();
+                        held.expires_at = Some(envelope::timestamp(until));
+                        tracing::info!(order_id = %order_id, reason = %held.reason, "order held for a restock");
+                        holds.push((*order_id, *event, until));
+                        store::HELD
+                    }
                     Payload::StockReserved(stock) => {
                         for line in &stock.lines {
                             *reserved.entry(line.sku.clone()).or_default() += i64::from(line.quantity);
@@ -68,6 +76,7 @@ impl OnOrderPlaced {
             }
         }
         store::reserve_totals(conn, &reserved).await?;
+        backorder::store::hold_all(conn, &holds).await?;
         if let Some(last) = events.last() {
             low_stock::check(conn, self.topic(), &skus, &Cause::event(last)).await?;
         }

@@ -67,7 +67,8 @@ async fn a_batch_of_orders_reserves_as_one_order_at_a_time_does() {
         placed(e, &[("MUG", 4), ("TEE", 2)]), // 6 left after the cancel: reserved, TEE low
         event(e, Payload::Shipped(Shipped::default())),
     ];
-    let inbox = InventoryInbox { reserve: OnOrderPlaced::new("inventory".into()) };
+    let inbox =
+        InventoryInbox { reserve: OnOrderPlaced::new("inventory".into(), std::time::Duration::from_secs(3600)) };
     let one_by_one = stocked().await;
     let mut tx = one_by_one.begin().await.unwrap();
     for event in &events {

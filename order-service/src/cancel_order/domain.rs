@@ -51,12 +51,14 @@ impl Decider for CancelOrder {
     fn decide(view: &View, cancel: &Cancel) -> Result<Vec<Payload>, Refused> {
         let refused = |why| Err(Refused { status: view.status.as_str_name(), why });
         match view.status {
-            OrderStatus::Placed | OrderStatus::Reserved | OrderStatus::Picked | OrderStatus::Sorted => {
-                Ok(vec![Payload::OrderCancelled(OrderCancelled {
-                    reason: cancel.reason.clone(),
-                    cancelled_at_status: view.status.as_str_name().to_owned(),
-                })])
-            }
+            OrderStatus::Placed
+            | OrderStatus::OnHold
+            | OrderStatus::Reserved
+            | OrderStatus::Picked
+            | OrderStatus::Sorted => Ok(vec![Payload::OrderCancelled(OrderCancelled {
+                reason: cancel.reason.clone(),
+                cancelled_at_status: view.status.as_str_name().to_owned(),
+            })]),
             OrderStatus::Cancelled => Ok(vec![]),
             OrderStatus::Packed
             | OrderStatus::Labelled

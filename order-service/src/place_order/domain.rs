@@ -41,6 +41,7 @@ impl TryFrom<&PlaceOrderRequest> for NewOrder {
             payment_reference: required_text("payment_reference", &request.payment_reference, 128)?,
             service_level: service_level(request.service_level)? as i32,
             delivery_promise: None,
+            allow_backorder: request.allow_backorder,
         }))
     }
 }
@@ -159,6 +160,7 @@ mod tests {
             }),
             payment_reference: "pay-123".into(),
             service_level: 0,
+            allow_backorder: false,
         }
     }
 
@@ -265,6 +267,7 @@ mod tests {
                 }),
                 payment_reference: payment,
                 service_level: level,
+                allow_backorder: false,
             };
             match decide(&request) {
                 Ok(placed) => {

@@ -1,7 +1,7 @@
 //! How events move an order's status: forward only along
-//! PLACED → RESERVED → PICKED → SORTED → PACKED → LABELLED → SHIPPED → DELIVERED | RETURNED,
-//! with REJECTED (from PLACED: stock; from PACKED: no carrier takes the parcel) and CANCELLED
-//! as ends. A late or duplicate event never moves an order backwards. Labelling and each
+//! PLACED → [ON_HOLD →] RESERVED → PICKED → SORTED → PACKED → LABELLED → SHIPPED → DELIVERED |
+//! RETURNED, with REJECTED (from PLACED or ON_HOLD: stock, or an expired hold; from PACKED: no
+//! carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards. Labelling and each
 //! current carrier scan replace the delivery promise; the promise made at placement stays, so
 //! lateness is judged against it (`late`).
 //! The steps that decide on an order (`cancel_order`, `request_shipment`) read this view and
@@ -22,6 +22,8 @@ pub struct View {
     pub carrier: String,
     pub tracking_number: String,
     pub cancellation_reason: String,
+    /// What an ON_HOLD order waits for.
+    pub hold_reason: String,
     /// When the order is expected now.
     pub promise: Option<Window>,
     /// The latest date PlaceOrder promised.
@@ -54,6 +56,7 @@ pub fn announced(payload: &Payload) -> Option<OrderStatus> {
 pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
     match event_type {
         "OrderPlaced" => Some(OrderStatus::Placed),
+        "StockHeld" => Some(OrderStatus::OnHold),
         "StockReserved" => Some(OrderStatus::Reserved),
         "StockRejected" | "ShipmentRejected" => Some(OrderStatus::Rejected),
         "Picked" => Some(OrderStatus::Picked),
@@ -82,19 +85,21 @@ pub fn timeline_step(event_type: &str) -> Option<i32> {
 }
 
 /// The position of a status in the flow, used to order the timeline causally (stored with
-/// each timeline row: renumbering needs a migration, as 103_last_mile.sql did).
+/// each timeline row: renumbering needs a migration, as 103_last_mile.sql and
+/// 105_backorders.sql did).
 pub const fn step(status: OrderStatus) -> i32 {
     match status {
         OrderStatus::Unspecified => 0,
         OrderStatus::Placed => 1,
-        OrderStatus::Reserved | OrderStatus::Rejected => 2,
-        OrderStatus::Picked => 3,
-        OrderStatus::Sorted => 4,
-        OrderStatus::Packed => 5,
-        OrderStatus::Labelled => 6,
-        OrderStatus::Shipped => 7,
-        OrderStatus::Delivered | OrderStatus::Returned => 8,
-        OrderStatus::Cancelled => 9,
+        OrderStatus::OnHold => 2,
+        OrderStatus::Reserved | OrderStatus::Rejected => 3,
+        OrderStatus::Picked => 4,
+        OrderStatus::Sorted => 5,
+        OrderStatus::Packed => 6,
+        OrderStatus::Labelled => 7,
+        OrderStatus::Shipped => 8,
+        OrderStatus::Delivered | OrderStatus::Returned => 9,
+        OrderStatus::Cancelled => 10,
     }
 }
 
@@ -109,6 +114,8 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
     let mut next = view.clone();
     match payload {
         Payload::StockRejected(rejected) => next.rejection_reason.clone_from(&rejected.reason),
+        Payload::StockHeld(held) if view.status == OrderStatus::Placed => next.hold_reason.clone_from(&held.reason),
+        Payload::StockReserved(_) => next.hold_reason.clear(),
         Payload::ShipmentRejected(rejected) if view.status == OrderStatus::Packed => {
             next.rejection_reason.clone_from(&rejected.reason);
         }
@@ -135,10 +142,11 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
 }
 
 /// Where an order in `current` goes when an event announces `status`: forward only, never out
-/// of an end, and REJECTED only from PLACED (stock) or PACKED (no carrier takes it).
+/// of an end, and REJECTED only from PLACED or ON_HOLD (stock) or PACKED (no carrier takes it).
 pub fn advance(current: OrderStatus, status: OrderStatus) -> OrderStatus {
     if status == OrderStatus::Rejected {
-        return if matches!(current, OrderStatus::Placed | OrderStatus::Packed) { status } else { current };
+        let rejectable = matches!(current, OrderStatus::Placed | OrderStatus::OnHold | OrderStatus::Packed);
+        return if rejectable { status } else { current };
     }
     if !is_end(current) && step(status) > step(current) { status } else { current }
 }
@@ -310,5 +318,25 @@ mod tests {
         v.status = OrderStatus::Returned;
         assert!(!v.delivery_promise(today).unwrap().late, "a returned order is not late");
         assert_eq!(View::default().delivery_promise(today), None);
+    }
+
+    #[test]
+    fn a_held_order_waits_then_is_reserved_or_expires() {
+        use orderflow_proto::events::v1::StockHeld;
+        let held = evolve(
+            &view(OrderStatus::Placed),
+            &Payload::StockHeld(StockHeld { reason: "awaiting MUG x3 (1 available)".into(), ..Default::default() }),
+        );
+        assert_eq!((held.status, held.hold_reason.as_str()), (OrderStatus::OnHold, "awaiting MUG x3 (1 available)"));
+        let reserved = evolve(&held, &Payload::StockReserved(StockReserved::default()));
+        assert_eq!((reserved.status, reserved.hold_reason.as_str()), (OrderStatus::Reserved, ""));
+        let expired =
+            evolve(&held, &Payload::StockRejected(StockRejected { reason: "backorder expired".into(), skus: vec![] }));
+        assert_eq!(expired.status, OrderStatus::Rejected);
+        assert_eq!(timeline_step("StockHeld"), Some(step(OrderStatus::OnHold)));
+        assert!(
+            step(OrderStatus::Placed) < step(OrderStatus::OnHold)
+                && step(OrderStatus::OnHold) < step(OrderStatus::Reserved)
+        );
     }
 }

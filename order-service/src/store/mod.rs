@@ -47,7 +47,7 @@ pub struct Stored {
 }
 
 const COLUMNS: &str = "order_id, request, placed, status, rejection_reason, carrier, tracking_number, cancellation_reason, \
-     created_at, updated_at, promise_earliest, promise_latest, promised_latest, last_scan";
+     created_at, updated_at, hold_reason, promise_earliest, promise_latest, promised_latest, last_scan";
 
 /// A new order to store: its id, idempotency key, the request it was placed with (its
 /// fingerprint), the decided OrderPlaced and its envelope.
@@ -228,6 +228,7 @@ fn to_order(row: OrderRow) -> Order {
         tracking_number: view.tracking_number,
         carrier: view.carrier,
         cancellation_reason: view.cancellation_reason,
+        hold_reason: view.hold_reason,
         last_tracking_event: view.last_scan,
         timeline: Vec::new(),
         created_at: Some(envelope::timestamp(row.created_at)),

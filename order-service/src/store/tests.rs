@@ -30,6 +30,7 @@ fn placed(customer_id: &str) -> OrderPlaced {
         service_level: ServiceLevel::Express as i32,
         delivery_promise: Some(window("2026-12-01", "2026-12-03").to_proto()),
         total: None,
+        allow_backorder: false,
     }
 }
 
@@ -205,6 +206,7 @@ async fn a_saved_view_is_what_the_next_lock_and_load_see() {
             carrier: empty(),
             tracking_number: empty(),
             cancellation_reason: empty(),
+            hold_reason: empty(),
             promise: Some(window("2026-12-01", "2026-12-03")),
             promised_latest: Some("2026-12-03".parse().unwrap()),
             last_scan: None,

@@ -19,6 +19,7 @@ pub(super) struct ViewRow {
     carrier: String,
     tracking_number: String,
     cancellation_reason: String,
+    hold_reason: String,
     promise_earliest: Option<NaiveDate>,
     promise_latest: Option<NaiveDate>,
     promised_latest: Option<NaiveDate>,
@@ -33,6 +34,7 @@ impl From<ViewRow> for View {
             carrier: row.carrier,
             tracking_number: row.tracking_number,
             cancellation_reason: row.cancellation_reason,
+            hold_reason: row.hold_reason,
             promise: row.promise_earliest.zip(row.promise_latest).map(|(earliest, latest)| Window { earliest, latest }),
             promised_latest: row.promised_latest,
             last_scan: row.last_scan.and_then(|bytes| TrackingScan::decode(bytes.as_slice()).ok()),
@@ -51,7 +53,7 @@ struct Locked {
 /// returns their views; unknown orders are missing from the map.
 pub async fn lock_views(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<HashMap<Uuid, View>, sqlx::Error> {
     let rows: Vec<Locked> = sqlx::query_as(
-        "SELECT order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason, promise_earliest, \
+        "SELECT order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason, hold_reason, promise_earliest, \
          promise_latest, promised_latest, last_scan FROM orders WHERE order_id = ANY($1) ORDER BY order_id FOR UPDATE",
     )
     .bind(order_ids)
@@ -79,10 +81,11 @@ pub async fn save_views(conn: &mut PgConnection, views: &[(Uuid, &View)]) -> Res
         views.iter().map(|(_, v)| v.last_scan.as_ref().map(Message::encode_to_vec)).collect();
     sqlx::query(
         "UPDATE orders o SET status = v.status, rejection_reason = v.rejection_reason, carrier = v.carrier, \
-         tracking_number = v.tracking_number, cancellation_reason = v.cancellation_reason, \
+         tracking_number = v.tracking_number, cancellation_reason = v.cancellation_reason, hold_reason = v.hold_reason, \
          promise_earliest = v.pe, promise_latest = v.pl, last_scan = v.scan, updated_at = now() \
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::date[], $8::date[], \
-         $9::bytea[]) AS v(order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason, pe, pl, scan) \
+         $9::bytea[], $10::text[]) AS v(order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason, pe, pl, scan, \
+         hold_reason) \
          WHERE o.order_id = v.order_id",
     )
     .bind(ids)
@@ -94,6 +97,7 @@ pub async fn save_views(conn: &mut PgConnection, views: &[(Uuid, &View)]) -> Res
     .bind(earliest)
     .bind(latest)
     .bind(scans)
+    .bind(column(|v| &v.hold_reason))
     .execute(conn)
     .await?;
     Ok(())

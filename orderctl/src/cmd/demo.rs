@@ -106,6 +106,7 @@ async fn place(
         }),
         payment_reference: format!("pay-demo-{i}"),
         service_level: if express { ServiceLevel::Express } else { ServiceLevel::Standard } as i32,
+        allow_backorder: false,
     };
     let started = Instant::now();
     let order = orders.place_order(request).await?.into_inner().order.unwrap_or_default();

@@ -73,6 +73,9 @@ pub struct PlaceArgs {
     payment_reference: String,
     #[arg(long)]
     express: bool,
+    /// When stock is short, hold the order (ON_HOLD) until a restock instead of rejecting it.
+    #[arg(long)]
+    allow_backorder: bool,
     #[arg(long, default_value = "")]
     idempotency_key: String,
 }
@@ -109,6 +112,7 @@ impl PlaceArgs {
             }),
             payment_reference: self.payment_reference,
             service_level: if self.express { ServiceLevel::Express } else { ServiceLevel::Standard } as i32,
+            allow_backorder: self.allow_backorder,
         })
     }
 }

@@ -96,6 +96,7 @@ pub fn scripted_order(customer_id: String, name: &str, lines: Vec<OrderLine>) ->
         }),
         payment_reference: "pay-scripted".into(),
         service_level: ServiceLevel::Standard as i32,
+        allow_backorder: false,
     }
 }
 
