@@ -103,10 +103,12 @@ pub async fn check(broker: &Broker, args: &CheckArgs) -> anyhow::Result<bool> {
     inv::check_dead_letters(&dead, &mut findings);
 
     findings.example_lines().for_each(|line| println!("{line}"));
+    let held = by_order.values().filter(|events| events.iter().any(|s| s.envelope.event_type == "StockHeld")).count();
     let tally = Tally {
         placed: placed.placed,
         acknowledged: placed.acknowledged.len(),
         ended,
+        held: u64::try_from(held).unwrap_or(u64::MAX),
         kills: args.kills,
         restarts: args.restarts,
     };

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 mod tests;
 
 /// The statuses an order can stay in: the automatic pipeline ends at SHIPPED (delivery waits
-/// for a carrier's scan).
+/// for a carrier's scan); an ON_HOLD order is not ended (a restock serves it, or it expires).
 pub const ENDED: [&str; 4] = ["SHIPPED", "DELIVERED", "REJECTED", "CANCELLED"];
 
 /// Where each event type sits in an order's causal chain; a cause always sits before its
@@ -21,7 +21,7 @@ pub const ENDED: [&str; 4] = ["SHIPPED", "DELIVERED", "REJECTED", "CANCELLED"];
 fn rank(event_type: &str) -> Option<u8> {
     Some(match event_type {
         "OrderPlaced" => 1,
-        "StockReserved" | "StockRejected" => 2,
+        "StockHeld" | "StockReserved" | "StockRejected" => 2,
         "Picked" => 3,
         "Sorted" => 4,
         "Packed" => 5,

@@ -43,7 +43,8 @@ pub struct PlaceArgs {
 /// The products every chaos order draws from.
 const SKUS: [&str; 4] = ["CHAOS-A", "CHAOS-B", "CHAOS-C", "CHAOS-D"];
 
-/// Order `n`: one or two lines of 1–3 units, a key that makes retries safe.
+/// Order `n`: one or two lines of 1–3 units, a key that makes retries safe; every tenth allows
+/// a backorder (held when stock is short: the half-way restock serves some, the rest expire).
 fn order(run: &str, n: u64) -> PlaceOrderRequest {
     let r = mix(n);
     #[allow(clippy::cast_possible_truncation)]
@@ -57,6 +58,7 @@ fn order(run: &str, n: u64) -> PlaceOrderRequest {
     PlaceOrderRequest {
         idempotency_key: format!("{run}-{n}"),
         payment_reference: format!("pay-chaos-{n}"),
+        allow_backorder: n % 10 == 3,
         ..scripted_order(format!("chaos-{}", n % 100), "Chaos Monkey", lines)
     }
 }
