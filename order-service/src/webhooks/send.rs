@@ -1,7 +1,7 @@
 //! The sender: takes due deliveries (each the first pending one of its endpoint and subject)
 //! and posts them, signed, each in its own task, so a slow or dead endpoint holds only its own
-//! deliveries (at most `PER_ENDPOINT` at a time), never another's, nor the pipeline (which only
-//! writes rows). Each taken delivery is leased: if this process dies mid-send, another sender
+//! deliveries (fewer than `PER_ENDPOINT + PER_ENDPOINT_TAKE` at a time), never another's, nor
+//! the pipeline (which only writes rows). Each taken delivery is leased: if this process dies mid-send, another sender
 //! (or this one, restarted) sends it again after the lease. At least once, then.
 
 use super::domain::{RETRY_FOR, retry_after};
@@ -16,9 +16,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Most deliveries in flight per process, and per endpoint.
+/// Most deliveries in flight per process, and per endpoint (an endpoint below it takes at most
+/// that many more at a time, so one dead endpoint never fills the process's slots).
 const IN_FLIGHT: usize = 64;
 const PER_ENDPOINT: usize = 4;
+const PER_ENDPOINT_TAKE: i64 = 4;
 /// How long an endpoint has to answer; a taken delivery's lease is longer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(60);
@@ -69,7 +71,7 @@ impl Sender {
                 Ok(Vec::new())
             } else {
                 match self.pool.acquire().await {
-                    Ok(mut conn) => store::take_due(&mut conn, &busy, room, LEASE).await,
+                    Ok(mut conn) => store::take_due(&mut conn, &busy, room, PER_ENDPOINT_TAKE, LEASE).await,
                     Err(error) => Err(error),
                 }
             };

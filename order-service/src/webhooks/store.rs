@@ -103,27 +103,36 @@ pub struct Due {
 }
 
 /// Takes up to `limit` due deliveries, each the first pending one of its endpoint and subject
-/// (so one subject's deliveries arrive in order), skipping the endpoints in `busy` and rows
-/// another sender holds; each is leased for `lease` (retried after it if the sender dies).
+/// (so one subject's deliveries arrive in order) and at most `per_endpoint` of one endpoint,
+/// skipping the endpoints in `busy` and rows another sender holds; each is leased for `lease`
+/// (retried after it if the sender dies).
 pub async fn take_due(
     conn: &mut PgConnection,
     busy: &[Uuid],
     limit: i64,
+    per_endpoint: i64,
     lease: std::time::Duration,
 ) -> Result<Vec<Due>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $3), attempts = d.attempts + 1 \
          FROM webhooks w WHERE w.webhook_id = d.webhook_id AND d.delivery_id IN ( \
-           SELECT p.delivery_id FROM webhook_deliveries p \
-           WHERE p.state = 'WEBHOOK_DELIVERY_PENDING' AND p.next_attempt_at <= now() AND NOT (p.webhook_id = ANY($1)) \
-           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = p.webhook_id \
-             AND e.subject = p.subject AND e.state = 'WEBHOOK_DELIVERY_PENDING' AND e.seq < p.seq) \
-           ORDER BY p.seq LIMIT $2 FOR UPDATE OF p SKIP LOCKED) \
+           SELECT q.delivery_id FROM webhook_deliveries q \
+           WHERE q.state = 'WEBHOOK_DELIVERY_PENDING' AND q.next_attempt_at <= now() AND q.delivery_id IN ( \
+             SELECT c.delivery_id FROM ( \
+               SELECT p.delivery_id, p.seq, row_number() OVER (PARTITION BY p.webhook_id ORDER BY p.seq) AS r \
+               FROM webhook_deliveries p \
+               WHERE p.state = 'WEBHOOK_DELIVERY_PENDING' AND p.next_attempt_at <= now() \
+               AND NOT (p.webhook_id = ANY($1)) \
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = p.webhook_id \
+                 AND e.subject = p.subject AND e.state = 'WEBHOOK_DELIVERY_PENDING' AND e.seq < p.seq)) c \
+             WHERE c.r <= $4 ORDER BY c.seq LIMIT $2) \
+           FOR UPDATE OF q SKIP LOCKED) \
          RETURNING d.delivery_id, d.webhook_id, d.subject, w.url, w.secret, d.payload, d.attempts, d.created_at",
     )
     .bind(busy)
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(per_endpoint)
     .fetch_all(conn)
     .await
 }

@@ -71,7 +71,7 @@ async fn the_sender_takes_each_subject_in_order_and_leases_what_it_takes() {
     store::enqueue(&mut conn, &messages).await.unwrap();
 
     let lease = Duration::from_secs(60);
-    let taken = store::take_due(&mut conn, &[other], 10, lease).await.unwrap();
+    let taken = store::take_due(&mut conn, &[other], 10, 4, lease).await.unwrap();
     let subjects: Vec<_> = taken.iter().map(|d| (d.webhook_id, d.payload.contains("placed"))).collect();
     assert_eq!(
         subjects,
@@ -79,16 +79,16 @@ async fn the_sender_takes_each_subject_in_order_and_leases_what_it_takes() {
         "o-1's shipped waits for its placed; the busy endpoint is skipped"
     );
     assert!(taken.iter().all(|d| d.attempts == 1));
-    assert!(store::take_due(&mut conn, &[other], 10, lease).await.unwrap().is_empty(), "leased");
+    assert!(store::take_due(&mut conn, &[other], 10, 4, lease).await.unwrap().is_empty(), "leased");
 
     // The first of o-1 is refused and retried later: o-1's next still waits behind it.
     let first = taken.iter().find(|d| d.subject == "o-1").unwrap();
     store::record(&pool, first.delivery_id, false, 503, "answered 503", Some(Utc::now())).await.unwrap();
-    let again = store::take_due(&mut conn, &[other], 10, lease).await.unwrap();
+    let again = store::take_due(&mut conn, &[other], 10, 4, lease).await.unwrap();
     assert_eq!(again.iter().map(|d| d.delivery_id).collect::<Vec<_>>(), [first.delivery_id]);
     assert_eq!(again[0].attempts, 2);
     store::record(&pool, first.delivery_id, true, 204, "", None).await.unwrap();
-    let next = store::take_due(&mut conn, &[other], 10, lease).await.unwrap();
+    let next = store::take_due(&mut conn, &[other], 10, 4, lease).await.unwrap();
     assert!(next.len() == 1 && next[0].payload.contains("shipped"), "then the next of o-1");
 
     // Given up: failed, listed as such, and sent again on request.
@@ -99,7 +99,7 @@ async fn the_sender_takes_each_subject_in_order_and_leases_what_it_takes() {
     assert_eq!((failed[0].1.last_error.as_str(), failed[0].1.attempts), ("no answer", 1));
     let redelivered = store::redeliver(&pool, next[0].delivery_id).await.unwrap().unwrap();
     assert_eq!((redelivered.state, redelivered.attempts), (WebhookDeliveryState::WebhookDeliveryPending as i32, 0));
-    assert_eq!(store::take_due(&mut conn, &[other], 10, lease).await.unwrap().len(), 1);
+    assert_eq!(store::take_due(&mut conn, &[other], 10, 4, lease).await.unwrap().len(), 1);
     assert_eq!(store::redeliver(&pool, Uuid::now_v7()).await.unwrap(), None);
 
     // Delivered ones are forgotten after the keeping time; pending ones never.
@@ -119,4 +119,22 @@ async fn the_sender_takes_each_subject_in_order_and_leases_what_it_takes() {
     assert_eq!(store::prune(&pool, Duration::from_secs(3600)).await.unwrap(), 0);
     assert_eq!(store::prune(&pool, Duration::ZERO).await.unwrap(), 1);
     assert_eq!(delivered(&pool).await, 0);
+}
+
+#[tokio::test]
+async fn one_endpoint_never_takes_more_than_its_share_of_a_round() {
+    let pool = testing::migrated_database(&crate::MIGRATIONS).await;
+    let dead = webhook(&pool, &["order.placed"]).await;
+    let alive = webhook(&pool, &["order.shipped"]).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let mut messages: Vec<Message> = (0..20).map(|n| message("order.placed", &format!("o-{n}"))).collect();
+    messages.push(message("order.shipped", "o-1"));
+    store::enqueue(&mut conn, &messages).await.unwrap();
+    let taken = store::take_due(&mut conn, &[], 64, 4, Duration::from_secs(60)).await.unwrap();
+    let count = |id: Uuid| taken.iter().filter(|d| d.webhook_id == id).count();
+    assert_eq!(
+        (count(dead), count(alive)),
+        (4, 1),
+        "twenty due for one endpoint, four taken; the other is not starved"
+    );
 }
