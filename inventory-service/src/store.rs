@@ -182,18 +182,29 @@ pub async fn record_decisions(conn: &mut PgConnection, decisions: &[(Uuid, &str,
 
 /// Locks the stock rows of `skus`, in SKU order so that concurrent orders cannot deadlock.
 pub async fn lock_stock(conn: &mut PgConnection, skus: &[String]) -> Result<HashMap<String, Stock>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64, String, i32, i64)> = sqlx::query_as(
-        "SELECT sku, on_hand, reserved, bin_location, weight_grams, \
-         coalesce((SELECT sum(l.quantity) FROM backorder_lines l WHERE l.sku = products.sku), 0)::int8 \
-         FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE",
+    let rows: Vec<(String, i64, i64, String, i32)> = sqlx::query_as(
+        "SELECT sku, on_hand, reserved, bin_location, weight_grams FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE",
+    )
+    .bind(skus)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Read after the locks are held, in a statement of its own: a locking statement that waited
+    // for a lock re-reads the locked rows but keeps its snapshot for everything else, so the
+    // holds a restock ended while this waited would still count. Every change to the holds of
+    // a SKU is made under its stock row's lock.
+    let awaited: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT sku, sum(quantity)::int8 FROM backorder_lines WHERE sku = ANY($1) GROUP BY sku",
     )
     .bind(skus)
     .fetch_all(conn)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
     Ok(rows
         .into_iter()
-        .map(|(sku, on_hand, reserved, bin_location, weight, awaited)| {
+        .map(|(sku, on_hand, reserved, bin_location, weight)| {
             let weight_grams = u32::try_from(weight).unwrap_or(0);
+            let awaited = awaited.get(&sku).copied().unwrap_or(0);
             (sku, Stock { on_hand, reserved, awaited, bin_location, weight_grams })
         })
         .collect())

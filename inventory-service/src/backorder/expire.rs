@@ -25,6 +25,13 @@ impl Expiry {
     /// Rejects the holds that are due, in one transaction; how many.
     pub async fn expire_due(&self, pool: &PgPool) -> Result<usize, HandlerError> {
         let mut tx = pool.begin().await?;
+        // The stock rows first, in SKU order, as every reservation and restock takes them
+        // (holds change only under them); then the holds, checked again under their locks.
+        let skus = store::skus_of_expired(&mut tx, 256).await?;
+        if skus.is_empty() {
+            return Ok(0);
+        }
+        stock::lock_stock(&mut tx, &skus).await?;
         let due = store::lock_expired(&mut tx, 256).await?;
         let (mut decisions, mut events, mut ids) = (Vec::new(), Vec::new(), Vec::new());
         for held in &due {

@@ -88,6 +88,17 @@ pub async fn lock_waiting(conn: &mut PgConnection, sku: &str) -> Result<Vec<Stor
     Ok(decode(rows))
 }
 
+/// The SKUs of up to `limit` holds past their expiry (unlocked: to lock their stock first).
+pub async fn skus_of_expired(conn: &mut PgConnection, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT l.sku FROM backorder_lines l WHERE l.order_id IN \
+         (SELECT order_id FROM backorders WHERE expires_at <= now() ORDER BY seq LIMIT $1) ORDER BY l.sku",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Up to `limit` holds past their expiry, locked; holds another transaction has are skipped.
 pub async fn lock_expired(conn: &mut PgConnection, limit: i64) -> Result<Vec<Stored>, sqlx::Error> {
     let rows = sqlx::query_as(
