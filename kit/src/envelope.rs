@@ -177,8 +177,13 @@ pub fn decode(bytes: Option<&[u8]>) -> Result<Decoded, DecodeError> {
 pub fn occurred_at(envelope: &EventEnvelope) -> chrono::DateTime<chrono::Utc> {
     envelope
         .occurred_at
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .and_then(|t| datetime(prost_types::Timestamp { nanos: t.nanos.max(0), ..t }))
         .unwrap_or_default()
+}
+
+/// A protobuf time as a `chrono` value; `None` if it is out of range or its nanos are negative.
+pub fn datetime(t: prost_types::Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
 
 /// Converts a database timestamp to protobuf.

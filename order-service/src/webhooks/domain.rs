@@ -68,10 +68,7 @@ pub fn message(event: &EventEnvelope) -> Option<Message> {
         Payload::OrderCancelled(c) => ("order.cancelled", json!({"reason": c.reason})),
         Payload::TrackingUpdated(t) => {
             let scan = t.scan.clone().unwrap_or_default();
-            let at = scan
-                .occurred_at
-                .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-                .map(timestamp);
+            let at = scan.occurred_at.and_then(envelope::datetime).map(timestamp);
             (
                 "shipment.tracking_updated",
                 json!({

@@ -129,7 +129,7 @@ pub async fn list_pickups(pool: &PgPool, request: &ListPickupsRequest) -> Result
 
 /// A page token: the last parcel's label time (microseconds) and tracking number.
 fn token(shipment: &Shipment) -> String {
-    let at = shipment.labelled_at.and_then(store::datetime).unwrap_or_default();
+    let at = shipment.labelled_at.and_then(envelope::datetime).unwrap_or_default();
     format!("{}.{}", at.timestamp_micros(), shipment.tracking_number)
 }
 

@@ -202,7 +202,8 @@ pub async fn save_all(conn: &mut PgConnection, shipments: &[&Shipment]) -> Resul
         .iter()
         .map(|s| ShipmentStatus::try_from(s.status).unwrap_or(ShipmentStatus::Unspecified).as_str_name())
         .collect();
-    let delivered: Vec<Option<DateTime<Utc>>> = shipments.iter().map(|s| s.delivered_at.and_then(datetime)).collect();
+    let delivered: Vec<Option<DateTime<Utc>>> =
+        shipments.iter().map(|s| s.delivered_at.and_then(envelope::datetime)).collect();
     let window = |s: &&Shipment| s.delivery_promise.as_ref().and_then(Window::from_proto);
     let earliest: Vec<Option<NaiveDate>> = shipments.iter().map(|s| window(s).map(|w| w.earliest)).collect();
     let latest: Vec<Option<NaiveDate>> = shipments.iter().map(|s| window(s).map(|w| w.latest)).collect();
@@ -225,10 +226,6 @@ pub async fn save_all(conn: &mut PgConnection, shipments: &[&Shipment]) -> Resul
     .execute(conn)
     .await?;
     Ok(())
-}
-
-pub fn datetime(t: prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
 
 fn to_shipment(r: Row) -> Shipment {

@@ -1,6 +1,5 @@
 //! The `tracking_scans` table: every carrier scan of a parcel, once per scan id.
 
-use super::datetime;
 use orderflow_kit::envelope;
 use orderflow_proto::common::v1::TrackingScan;
 use sqlx::postgres::PgConnection;
@@ -8,7 +7,7 @@ use sqlx::postgres::PgConnection;
 /// Records `scan` (`current` if it is now the parcel's state); false if its scan id was
 /// recorded before for this parcel (nothing is written then).
 pub async fn insert_scan(conn: &mut PgConnection, scan: &TrackingScan, current: bool) -> Result<bool, sqlx::Error> {
-    let occurred_at = scan.occurred_at.and_then(datetime).unwrap_or_default();
+    let occurred_at = scan.occurred_at.and_then(envelope::datetime).unwrap_or_default();
     let inserted = sqlx::query(
         "INSERT INTO tracking_scans (tracking_number, scan_id, status, location, note, occurred_at, current) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",

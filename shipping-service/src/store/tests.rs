@@ -143,7 +143,7 @@ async fn the_manifest_lists_labels_awaiting_collection_by_carrier_oldest_first()
     let dhl = awaiting_pickup(&pool, Some("dhl"), None, 10).await.unwrap();
     assert_eq!(numbers(dhl.clone()), [first.tracking_number.clone(), second.tracking_number.clone()]);
     assert_eq!(awaiting_pickup(&pool, None, None, 10).await.unwrap().len(), 3);
-    let at = datetime(dhl[0].labelled_at.unwrap()).unwrap();
+    let at = envelope::datetime(dhl[0].labelled_at.unwrap()).unwrap();
     let after = awaiting_pickup(&pool, Some("DHL"), Some((at, &first.tracking_number)), 10).await.unwrap();
     assert_eq!(numbers(after), [second.tracking_number]);
     assert!(awaiting_pickup(&pool, Some("FedEx"), None, 10).await.unwrap().is_empty());

@@ -77,7 +77,7 @@ pub fn is_current(shipment: &Shipment, scan: &Scan) -> bool {
     }
     let Some(last) = &shipment.last_tracking_event else { return true };
     let last_rank = ShipmentStatus::from_str_name(&last.status).and_then(scanned).map_or(0, rank);
-    let last_at = last.occurred_at.and_then(crate::store::datetime).unwrap_or_default();
+    let last_at = last.occurred_at.and_then(envelope::datetime).unwrap_or_default();
     (rank(scan.status), scan.occurred_at) > (last_rank, last_at)
 }
 

@@ -29,7 +29,7 @@ fn scan(request: &RecordTrackingEventRequest, now: DateTime<Utc>) -> Result<Scan
     })?;
     let occurred_at = match request.occurred_at {
         None => now,
-        Some(t) => store::datetime(t).ok_or_else(|| FieldError::new("occurred_at", "is not a valid time"))?,
+        Some(t) => envelope::datetime(t).ok_or_else(|| FieldError::new("occurred_at", "is not a valid time"))?,
     };
     if occurred_at > now + FUTURE_SKEW {
         return Err(FieldError::new("occurred_at", "is in the future"));
