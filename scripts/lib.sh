@@ -172,7 +172,7 @@ start_stack() {
     var="${name^^}_PORT"
     PORTS[$name]=${!var:-$port}
   done < <("$BIN/orderctl" ports)
-  for name in order inventory fulfillment shipping; do
+  for name in order inventory fulfillment shipping gateway; do
     if (exec 3<>"/dev/tcp/127.0.0.1/${PORTS[$name]}") 2>/dev/null; then
       echo "port ${PORTS[$name]} ($name-service) is in use; free it or set ${name^^}_PORT" >&2
       exit 1
@@ -200,6 +200,14 @@ start_stack() {
   export ORDERFLOW_TOKEN
 
   mkdir -p "$STATE_DIR/logs"
+  # The development payment gateway (docs/payments.md); PAYMENT_GATEWAY_URL (exported) points
+  # order-service at another one instead.
+  if [ -z "${PAYMENT_GATEWAY_URL:-}" ]; then
+    "$BIN/orderctl" gateway serve --addr "127.0.0.1:${PORTS[gateway]}" >>"$STATE_DIR/logs/gateway.log" 2>&1 &
+    PIDS+=($!)
+    wait_for_port "${PORTS[gateway]}" "payment gateway" "$!"
+    export PAYMENT_GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"
+  fi
   declare -gA SERVICE_PIDS=()
   declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
   # (Re)starts one instance of a service (default the first); its log is appended to.
@@ -222,6 +230,7 @@ start_stack() {
       DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASES[$name]}" \
       KAFKA_BROKERS="$KAFKA_BROKERS" \
       GRPC_ADDR="127.0.0.1:$port" \
+      PAYMENT_GATEWAY_URL="$PAYMENT_GATEWAY_URL" \
       FULFILLMENT_MODE="${FULFILLMENT_MODE:-auto}" \
       "${metrics[@]}" \
       "$BIN/$name-service" >>"$STATE_DIR/logs/$key.log" 2>&1 &

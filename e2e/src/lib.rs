@@ -11,7 +11,7 @@ use orderflow_proto::fulfillment::v1::fulfillment_service_client::FulfillmentSer
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PlaceOrderRequest};
+use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PaymentStatus, PlaceOrderRequest};
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub struct Stack {
     pub databases: Vec<(&'static str, String)>,
     /// order-service's link to its database, when started with one.
     pub order_database_link: Option<Link>,
+    /// The development payment gateway's URL (`GET {gateway}/v1/ledger`).
+    pub gateway: String,
     shutdown: CancellationToken,
     services: TaskTracker,
 }
@@ -104,6 +106,18 @@ impl Link {
     pub fn restore(&self) {
         self.open.send_replace(true);
     }
+}
+
+/// The development payment gateway (`orderctl gateway serve`'s) on a port of its own, until
+/// `shutdown`; its URL.
+async fn start_gateway(shutdown: &CancellationToken) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stopped = shutdown.clone().cancelled_owned();
+    tokio::spawn(async move {
+        axum::serve(listener, order_service::gateway_simulator::router()).with_graceful_shutdown(stopped).await
+    });
+    url
 }
 
 /// `url` with its `host:port` replaced by `addr`.
@@ -177,7 +191,9 @@ impl Stack {
         let databases = [&order_config, &inventory_config, &fulfillment_config, &shipping_config]
             .map(|c| (c.service, c.database_url.clone()))
             .to_vec();
-        let order = order_service::App::build(order_config).await.unwrap();
+        let gateway = start_gateway(&shutdown).await;
+        let orders = <order_service::Orders as Wiring>::from_env().unwrap().with_gateway(&gateway);
+        let order = order_service::App::build_with(order_config, orders).await.unwrap();
         let inventory = match inventory {
             Some(wiring) => inventory_service::App::build_with(inventory_config, wiring).await,
             None => inventory_service::App::build(inventory_config).await,
@@ -209,6 +225,7 @@ impl Stack {
             order_database,
             databases,
             order_database_link: link,
+            gateway,
             shutdown,
             services,
         }
@@ -238,13 +255,24 @@ impl Stack {
 
     /// Polls GetOrder until the order reaches `status`.
     pub async fn wait_for_status(&self, order_id: &str, status: OrderStatus) -> Order {
+        self.wait_for_order(order_id, status.as_str_name(), |order| order.status == status as i32).await
+    }
+
+    /// Polls GetOrder until the order's payment is `status` (a capture follows Shipped, a void
+    /// a cancel or a rejection, each a moment later).
+    pub async fn wait_for_payment(&self, order_id: &str, status: PaymentStatus) -> Order {
+        self.wait_for_order(order_id, status.as_str_name(), |order| order.payment_status == status as i32).await
+    }
+
+    async fn wait_for_order(&self, order_id: &str, what: &str, done: impl Fn(&Order) -> bool) -> Order {
         let client = self.orders.clone();
-        testing::wait_until(&format!("order {order_id} is {}", status.as_str_name()), Duration::from_secs(60), || {
+        let done = &done;
+        testing::wait_until(&format!("order {order_id} is {what}"), Duration::from_secs(60), || {
             let mut client = client.clone();
             let order_id = order_id.to_owned();
             async move {
                 let order = client.get_order(GetOrderRequest { order_id }).await.ok()?.into_inner().order?;
-                (order.status == status as i32).then_some(order)
+                done(&order).then_some(order)
             }
         })
         .await
@@ -276,6 +304,20 @@ pub fn order_request(customer_id: &str, lines: &[(&str, i32)]) -> PlaceOrderRequ
         allow_backorder: false,
     }
 }
+
+/// The timeline of an order that shipped and whose payment was captured.
+pub const SHIPPED_AND_CAPTURED: [&str; 10] = [
+    "OrderPlaced",
+    "PaymentAuthorized",
+    "StockReserved",
+    "Picked",
+    "Sorted",
+    "Packed",
+    "ShipmentRequested",
+    "Labelled",
+    "Shipped",
+    "PaymentCaptured",
+];
 
 pub fn event_types(order: &Order) -> Vec<&str> {
     order.timeline.iter().map(|e| e.event_type.as_str()).collect()

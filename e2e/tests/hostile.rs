@@ -14,7 +14,7 @@ use orderflow_proto::events::v1::event_envelope::Payload;
 use orderflow_proto::events::v1::{OrderCancelled, OrderPlaced, Picked, Shipped};
 use orderflow_proto::fulfillment::v1::{ConfirmPickRequest, ListPickTasksRequest};
 use orderflow_proto::inventory::v1::GetStockRequest;
-use orderflow_proto::order::v1::{GetOrderRequest, OrderStatus};
+use orderflow_proto::order::v1::{GetOrderRequest, OrderStatus, PaymentStatus};
 use prost::Message;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -250,7 +250,7 @@ async fn an_orders_later_events_wait_behind_its_own_dead_letter_until_an_operato
     // The operator discards the dead letter (what `orderctl dlq discard` sends): Picked applies.
     dlq::answer(&testing::brokers(), &dead, dlq::Action::Discard).await.unwrap();
     let picked = stack.wait_for_status(&held, OrderStatus::Picked).await;
-    assert_eq!(event_types(&picked), ["OrderPlaced", "StockReserved", "Picked"]);
+    assert_eq!(event_types(&picked), ["OrderPlaced", "PaymentAuthorized", "StockReserved", "Picked"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,17 +274,20 @@ async fn an_order_no_carrier_takes_ends_rejected_with_its_stock_released() {
     })
     .await;
     assert!(rejected.rejection_reason.contains("no carrier"), "{}", rejected.rejection_reason);
+    let rejected = stack.wait_for_payment(&rejected.order_id, PaymentStatus::Voided).await;
     assert_eq!(
         event_types(&rejected),
         [
             "OrderPlaced",
+            "PaymentAuthorized",
             "StockReserved",
             "Picked",
             "Sorted",
             "Packed",
             "ShipmentRequested",
             "ShipmentRejected",
-            "StockReleased"
+            "StockReleased",
+            "PaymentVoided"
         ]
     );
     let too_heavy = stack.wait_for_status(&thirty.order_id, OrderStatus::Rejected).await;

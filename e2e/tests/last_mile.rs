@@ -117,7 +117,7 @@ async fn a_label_waits_for_its_courier_and_scans_in_any_order_end_it_delivered()
     let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!((promise.earliest.as_str(), promise.latest.as_str()), (today.as_str(), today.as_str()));
     let types = event_types(&delivered);
-    assert_eq!(&types[5..8], ["ShipmentRequested", "Labelled", "Shipped"], "{types:?}");
+    assert_eq!(&types[6..9], ["ShipmentRequested", "Labelled", "Shipped"], "{types:?}");
     assert_eq!(types.iter().filter(|t| **t == "TrackingUpdated").count(), 4, "{types:?}");
     assert_eq!(types.last(), Some(&"Delivered"));
     let stock = stack.inventory.get_stock(GetStockRequest { sku: "MUG".into() }).await.unwrap().into_inner();

@@ -10,7 +10,7 @@ use orderflow_proto::fulfillment::v1::{
 };
 use orderflow_proto::inventory::v1::GetStockRequest;
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use orderflow_proto::order::v1::{CancelOrderRequest, GetOrderRequest, Order, OrderStatus};
+use orderflow_proto::order::v1::{CancelOrderRequest, GetOrderRequest, Order, OrderStatus, PaymentStatus};
 use orderflow_proto::shipping::v1::GetShipmentRequest;
 use std::time::Duration;
 use tonic::Code;
@@ -97,9 +97,11 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
         let again = cancel(&mut stack, &order_id).await.unwrap();
         assert_eq!(again.timeline.len(), cancelled.timeline.len(), "a repeated cancel emits nothing");
 
-        let order = wait_for_event(&stack, &order_id, "StockReleased").await;
+        wait_for_event(&stack, &order_id, "StockReleased").await;
+        let order = stack.wait_for_payment(&order_id, PaymentStatus::Voided).await;
         assert_eq!(order.status, OrderStatus::Cancelled as i32);
-        assert_eq!(event_types(&order).last(), Some(&"StockReleased"), "{:?}", event_types(&order));
+        let types = event_types(&order);
+        assert_eq!(types[types.len() - 2..], ["StockReleased", "PaymentVoided"], "{types:?}");
         wait_for_stock(&stack, "MUG", (20, 0)).await;
         wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::Cancelled).await;
         let next_step = match steps {
@@ -120,7 +122,8 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
     stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: id() }).await.unwrap();
     stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: id() }).await.unwrap();
     stack.fulfillment.confirm_pack(ConfirmPackRequest { order_id: id(), ..Default::default() }).await.unwrap();
-    let shipped = stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
+    stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
+    let shipped = stack.wait_for_payment(&order_id, PaymentStatus::Captured).await;
     let refused = cancel(&mut stack, &order_id).await.unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert!(refused.message().contains("SHIPPED"), "{}", refused.message());
@@ -128,10 +131,11 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
     let now = stack.orders.get_order(GetOrderRequest { order_id: id() }).await.unwrap().into_inner().order.unwrap();
     assert_eq!((now.status, now.timeline.len()), (OrderStatus::Shipped as i32, shipped.timeline.len()));
 
-    // A cancel right after placing wins over the reservation: nothing stays reserved.
+    // A cancel right after placing wins over the payment and the reservation: the payment is
+    // voided and nothing stays reserved.
     let order_id = place(&mut stack, "MUG", 5).await;
     assert_eq!(cancel(&mut stack, &order_id).await.unwrap().status, OrderStatus::Cancelled as i32);
-    wait_for_event(&stack, &order_id, "StockReleased").await;
+    stack.wait_for_payment(&order_id, PaymentStatus::Voided).await;
     wait_for_stock(&stack, "MUG", (18, 0)).await;
     wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::Cancelled).await;
 

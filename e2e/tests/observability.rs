@@ -6,7 +6,7 @@ use orderflow_kit::events;
 use orderflow_kit::testing;
 use orderflow_kit::topics::Topics;
 use orderflow_kit::trace::TraceParent;
-use orderflow_proto::order::v1::OrderStatus;
+use orderflow_proto::order::v1::{OrderStatus, PaymentStatus};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,7 +76,16 @@ async fn one_trace_runs_from_place_order_through_every_event() {
     let envelopes: Vec<_> =
         read.into_iter().filter_map(|r| r.envelope.ok()).filter(|e| e.order_id == order_id).collect();
     let types: Vec<_> = envelopes.iter().map(|e| e.event_type.as_str()).collect();
-    for expected in ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Shipped"] {
+    for expected in [
+        "OrderPlaced",
+        "PaymentAuthorized",
+        "StockReserved",
+        "Picked",
+        "Sorted",
+        "Packed",
+        "ShipmentRequested",
+        "Shipped",
+    ] {
         assert!(types.contains(&expected), "{expected} missing from {types:?}");
     }
     for envelope in &envelopes {
@@ -125,7 +134,8 @@ async fn a_projection_rebuilt_under_load_equals_the_old_one_and_keeps_flowing() 
     assert_eq!(retired, rebuilt.orders, "the old tables were swapped out");
     ids.extend(load.await.unwrap());
     for id in &ids {
-        let order = stack.wait_for_status(id, OrderStatus::Shipped).await;
-        assert_eq!(order.timeline.len(), 8, "{id}: every event once, none lost in the swap");
+        stack.wait_for_status(id, OrderStatus::Shipped).await;
+        let order = stack.wait_for_payment(id, PaymentStatus::Captured).await;
+        assert_eq!(order.timeline.len(), 10, "{id}: every event once, none lost in the swap");
     }
 }

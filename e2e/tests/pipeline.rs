@@ -2,7 +2,7 @@
 //! four services, the real broker and four real databases; and what every server offers besides
 //! its API (health, reflection), so tools that know only the service names can call it.
 
-use orderflow_e2e::{Stack, event_types, order_request};
+use orderflow_e2e::{SHIPPED_AND_CAPTURED, Stack, event_types, order_request};
 use orderflow_kit::testing;
 use orderflow_proto::fulfillment::v1::{
     ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus, GetFulfillmentRequest,
@@ -10,7 +10,7 @@ use orderflow_proto::fulfillment::v1::{
 };
 use orderflow_proto::inventory::v1::GetStockRequest;
 use orderflow_proto::order::v1::{
-    GetOrderRequest, ListOrdersRequest, OrderStatus, PlaceOrderRequest, WatchOrderRequest,
+    GetOrderRequest, ListOrdersRequest, OrderStatus, PaymentStatus, PlaceOrderRequest, WatchOrderRequest,
 };
 use orderflow_proto::shipping::v1::{ConfirmDeliveryRequest, GetShipmentRequest, ShipmentStatus, TrackShipmentRequest};
 use std::collections::HashSet;
@@ -41,13 +41,11 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
     assert_eq!(placed.status, OrderStatus::Placed as i32, "PlaceOrder answers at once with PLACED");
     assert_eq!(event_types(&placed), ["OrderPlaced"]);
 
-    let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
-    assert_eq!(
-        event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"]
-    );
+    stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
+    let shipped = stack.wait_for_payment(&placed.order_id, PaymentStatus::Captured).await;
+    assert_eq!(event_types(&shipped), SHIPPED_AND_CAPTURED);
     let ids: HashSet<_> = shipped.timeline.iter().map(|e| e.event_id.as_str()).collect();
-    assert_eq!(ids.len(), 8, "each event exactly once");
+    assert_eq!(ids.len(), 10, "each event exactly once");
     assert_eq!(shipped.carrier, "DPD", "domestic standard parcel under 31.5 kg");
     assert!(
         shipped.tracking_number.starts_with("DP") && shipped.tracking_number.len() == 14,
@@ -93,6 +91,7 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
         event_types(&order),
         [
             "OrderPlaced",
+            "PaymentAuthorized",
             "StockReserved",
             "Picked",
             "Sorted",
@@ -100,6 +99,7 @@ async fn an_order_flows_from_place_order_to_shipped_and_delivered() {
             "ShipmentRequested",
             "Labelled",
             "Shipped",
+            "PaymentCaptured",
             "TrackingUpdated",
             "Delivered"
         ]
@@ -128,7 +128,8 @@ async fn orders_beyond_the_stock_or_for_unknown_skus_are_rejected_with_the_reaso
 
     let rejected = stack.wait_for_status(&too_many.order_id, OrderStatus::Rejected).await;
     assert_eq!(rejected.rejection_reason, "out of stock: LAMP (requested 5, available 2)");
-    assert_eq!(event_types(&rejected), ["OrderPlaced", "StockRejected"]);
+    let rejected = stack.wait_for_payment(&rejected.order_id, PaymentStatus::Voided).await;
+    assert_eq!(event_types(&rejected), ["OrderPlaced", "PaymentAuthorized", "StockRejected", "PaymentVoided"]);
     let rejected = stack.wait_for_status(&unknown.order_id, OrderStatus::Rejected).await;
     assert_eq!(rejected.rejection_reason, "unknown SKU GHOST");
 
@@ -260,7 +261,7 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
         stack.orders.place_order(order_request("c-watch", &[("MUG", 1)])).await.unwrap().into_inner().order.unwrap();
     let watch = WatchOrderRequest { order_id: placed.order_id.clone() };
     let mut stream = stack.orders.watch_order(watch).await.unwrap().into_inner();
-    let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
+    let shipped = stack.wait_for_payment(&placed.order_id, PaymentStatus::Captured).await;
     let scan = ConfirmDeliveryRequest { tracking_number: shipped.tracking_number.clone() };
     stack.shipping.confirm_delivery(scan).await.unwrap();
     let mut statuses = Vec::new();
@@ -268,10 +269,11 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
         statuses.push(message.order.unwrap().status);
     }
     let names: Vec<_> = statuses.iter().map(|s| OrderStatus::try_from(*s).unwrap().as_str_name()).collect();
-    // One message per timeline event (ten: the handover to shipping and the delivery scan move
-    // no status), then the stream ends. StockReserved and the warehouse's events come from two
-    // topics: when StockReserved is projected after Picked, its message says PICKED or later.
-    assert_eq!(names.len(), 10, "{names:?}");
+    // One message per timeline event (twelve: the authorisation, the handover to shipping, the
+    // capture and the delivery scan move no status), then the stream ends. StockReserved and
+    // the warehouse's events come from two topics: when StockReserved is projected after
+    // Picked, its message says PICKED or later.
+    assert_eq!(names.len(), 12, "{names:?}");
     assert_eq!((names.first(), names.last()), (Some(&"PLACED"), Some(&"DELIVERED")), "{names:?}");
     for status in ["PICKED", "SORTED", "PACKED", "LABELLED", "SHIPPED"] {
         assert!(names.contains(&status), "{status} in {names:?}");
@@ -289,7 +291,7 @@ async fn watch_order_streams_every_status_until_the_order_ends() {
         last = message.order;
     }
     let last = last.unwrap();
-    assert_eq!((last.status, last.timeline.len()), (OrderStatus::Rejected as i32, 2));
+    assert_eq!((last.status, last.timeline.len()), (OrderStatus::Rejected as i32, 3), "placed, authorised, rejected");
 
     let unknown = WatchOrderRequest { order_id: uuid::Uuid::now_v7().to_string() };
     assert_eq!(stack.orders.watch_order(unknown).await.unwrap_err().code(), Code::NotFound);
@@ -350,12 +352,9 @@ async fn in_manual_mode_staff_confirm_each_step_in_order() {
     let packed = stack.fulfillment.confirm_pack(measured).await.unwrap().into_inner().fulfillment.unwrap();
     assert_eq!((packed.status, packed.package_weight_grams), (FulfillmentStatus::Packed as i32, 1_234));
 
-    let shipped = stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
-    assert_eq!(
-        event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"],
-        "one event per step"
-    );
+    stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
+    let shipped = stack.wait_for_payment(&order_id, PaymentStatus::Captured).await;
+    assert_eq!(event_types(&shipped), SHIPPED_AND_CAPTURED, "one event per step");
     let unknown = ConfirmPickRequest { order_id: uuid::Uuid::now_v7().to_string() };
     assert_eq!(stack.fulfillment.confirm_pick(unknown).await.unwrap_err().code(), Code::NotFound);
 }
@@ -367,16 +366,14 @@ async fn with_a_step_delay_each_automatic_step_waits_its_turn() {
     stack.stock_product("MUG", "A-01", 350, 5).await;
     let placed =
         stack.orders.place_order(order_request("c-delay", &[("MUG", 1)])).await.unwrap().into_inner().order.unwrap();
-    let shipped = stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
-    assert_eq!(
-        event_types(&shipped),
-        ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"]
-    );
+    stack.wait_for_status(&placed.order_id, OrderStatus::Shipped).await;
+    let shipped = stack.wait_for_payment(&placed.order_id, PaymentStatus::Captured).await;
+    assert_eq!(event_types(&shipped), SHIPPED_AND_CAPTURED);
     let at = |i: usize| {
         let t = shipped.timeline[i].occurred_at.unwrap();
         Duration::new(u64::try_from(t.seconds).unwrap(), u32::try_from(t.nanos).unwrap())
     };
-    assert!(at(4) - at(2) >= delay * 2, "Picked → Sorted → Packed each waited the delay");
+    assert!(at(5) - at(3) >= delay * 2, "Picked → Sorted → Packed each waited the delay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,7 +439,7 @@ async fn replaying_every_topic_from_the_start_changes_no_projection() {
         ids.push(stack.orders.place_order(order_request("c-replay", &[("MUG", 1)])).await.unwrap());
     }
     for order in &ids {
-        stack.wait_for_status(&order.get_ref().order.as_ref().unwrap().order_id, OrderStatus::Shipped).await;
+        stack.wait_for_payment(&order.get_ref().order.as_ref().unwrap().order_id, PaymentStatus::Captured).await;
     }
     committed(&stack, "MUG", 90).await;
     let mut before = Vec::new();
@@ -457,7 +454,7 @@ async fn replaying_every_topic_from_the_start_changes_no_projection() {
     }
     let trigger = stack.orders.place_order(order_request("c-replay", &[("TRIGGER", 1)])).await.unwrap();
     let trigger_id = trigger.into_inner().order.unwrap().order_id;
-    stack.wait_for_status(&trigger_id, OrderStatus::Shipped).await;
+    stack.wait_for_payment(&trigger_id, PaymentStatus::Captured).await;
     committed(&stack, "TRIGGER", 9).await;
 
     for ((service, url), before) in stack.databases.iter().zip(before) {

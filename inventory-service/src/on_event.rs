@@ -1,8 +1,9 @@
-//! What inventory-service consumes, routed to its step: OrderPlaced → `reserve_stock`,
+//! What inventory-service consumes, routed to its step: PaymentAuthorized (or an OrderPlaced
+//! that does not await payment) → `reserve_stock`,
 //! OrderCancelled and ShipmentRejected → `release_stock`, Shipped → `commit_stock`. Other
 //! events on those topics are not about stock.
 
-use crate::reserve_stock::OnOrderPlaced;
+use crate::reserve_stock::{OnOrderPlaced, to_reserve};
 use crate::{commit_stock, release_stock};
 use orderflow_kit::envelope::EventEnvelope;
 use orderflow_kit::inbox::{EventHandler, HandlerError};
@@ -17,7 +18,7 @@ pub struct InventoryInbox {
 impl EventHandler for InventoryInbox {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
         match event.payload {
-            Some(Payload::OrderPlaced(_)) => self.reserve.handle(conn, event).await,
+            Some(Payload::OrderPlaced(_) | Payload::PaymentAuthorized(_)) => self.reserve.handle(conn, event).await,
             Some(Payload::OrderCancelled(_) | Payload::ShipmentRejected(_)) => {
                 release_stock::release(conn, self.reserve.topic(), event).await
             }
@@ -32,11 +33,12 @@ impl EventHandler for InventoryInbox {
     async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
         let (mut placed, mut shipped) = (Vec::new(), Vec::new());
         for event in events {
+            if let Some(order) = to_reserve(event.payload.as_ref()) {
+                commit_stock::on_shipped_all(conn, &std::mem::take(&mut shipped)).await?;
+                placed.push((*event, order));
+                continue;
+            }
             match &event.payload {
-                Some(Payload::OrderPlaced(order)) => {
-                    commit_stock::on_shipped_all(conn, &std::mem::take(&mut shipped)).await?;
-                    placed.push((*event, order));
-                }
                 Some(Payload::Shipped(_)) => {
                     self.reserve.reserve_all(conn, &std::mem::take(&mut placed)).await?;
                     shipped.push(*event);

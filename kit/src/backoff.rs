@@ -1,6 +1,7 @@
 //! The back-off every retry loop of a service uses: 100 ms, doubling to 5 s, reset by success.
 
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const FIRST: Duration = Duration::from_millis(100);
@@ -39,7 +40,17 @@ impl Backoff {
 /// Runs `step` until `shutdown`: again at once after it did some work, after `idle` when it
 /// found none, and after the back-off when it failed (logged as `what` failing). The loop of
 /// every worker that polls its own tables for due work.
-pub async fn poll<F, Fut, E>(idle: Duration, shutdown: CancellationToken, what: &str, mut step: F)
+pub async fn poll<F, Fut, E>(idle: Duration, shutdown: CancellationToken, what: &str, step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, E>>,
+    E: std::fmt::Display,
+{
+    poll_woken(idle, &Notify::new(), shutdown, what, step).await;
+}
+
+/// The same, and an idle wait ends early when `wake` is notified (new work was committed).
+pub async fn poll_woken<F, Fut, E>(idle: Duration, wake: &Notify, shutdown: CancellationToken, what: &str, mut step: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize, E>>,
@@ -63,6 +74,7 @@ where
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
+            () = wake.notified(), if !wait.is_zero() => {}
         }
     }
 }

@@ -40,7 +40,7 @@ impl Cause {
 }
 
 /// Every event type name this build knows, as [`event_type`] writes them.
-pub const KNOWN_TYPES: [&str; 18] = [
+pub const KNOWN_TYPES: [&str; 22] = [
     "OrderPlaced",
     "StockReserved",
     "StockRejected",
@@ -59,6 +59,10 @@ pub const KNOWN_TYPES: [&str; 18] = [
     "TrackingUpdated",
     "Returned",
     "StockHeld",
+    "PaymentAuthorized",
+    "PaymentDeclined",
+    "PaymentCaptured",
+    "PaymentVoided",
 ];
 
 /// `name` if it is an event type this build knows, else `"unknown"`: a bounded set of values
@@ -88,6 +92,10 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::TrackingUpdated(_) => "TrackingUpdated",
         Payload::Returned(_) => "Returned",
         Payload::StockHeld(_) => "StockHeld",
+        Payload::PaymentAuthorized(_) => "PaymentAuthorized",
+        Payload::PaymentDeclined(_) => "PaymentDeclined",
+        Payload::PaymentCaptured(_) => "PaymentCaptured",
+        Payload::PaymentVoided(_) => "PaymentVoided",
     }
 }
 

@@ -1,5 +1,7 @@
 //! order-service: the first and last step of the flow. `PlaceOrder` validates an order and
-//! emits OrderPlaced with its delivery promise; the projection consumes every later event
+//! emits OrderPlaced with its delivery promise; `payment` authorises it at the gateway (then
+//! PaymentAuthorized sends it on to inventory), captures on Shipped and voids on a cancel or a
+//! rejection; the projection consumes every later event
 //! (StockReserved or StockRejected, Picked, Sorted, Packed, Labelled, Shipped, TrackingUpdated,
 //! Delivered or Returned, StockReleased) into the order's
 //! status and timeline and hands packed orders to shipping (ShipmentRequested); `CancelOrder`
@@ -7,6 +9,7 @@
 
 mod api;
 mod cancel_order;
+mod payment;
 mod place_order;
 mod project;
 #[cfg(feature = "rebuild")]
@@ -59,7 +62,22 @@ pub struct Orders {
     watch: watch_order::Limits,
     /// Where parcels leave from, for the delivery promise.
     warehouse: Warehouse,
+    /// `PAYMENT_GATEWAY_URL`: the payment gateway every order's payment goes through.
+    gateway: Option<String>,
 }
+
+impl Orders {
+    /// The same wiring with its payments at the gateway at `url`.
+    #[must_use]
+    pub fn with_gateway(mut self, url: &str) -> Self {
+        self.gateway = Some(url.to_owned());
+        self
+    }
+}
+
+pub use payment::api as gateway_api;
+#[cfg(feature = "gateway")]
+pub use payment::simulator as gateway_simulator;
 
 /// order-service, built from its configuration.
 pub type App = orderflow_kit::App<Orders>;
@@ -80,7 +98,8 @@ impl Wiring for Orders {
             max_watchers: var("WATCH_MAX_WATCHERS", MAX_WATCHERS)?,
             max_stream: Duration::from_secs(var("WATCH_MAX_SECONDS", MAX_SECONDS)?.get()),
         };
-        Ok(Self { watch, warehouse: Warehouse::from_env()? })
+        let gateway = std::env::var("PAYMENT_GATEWAY_URL").ok().filter(|url| !url.is_empty());
+        Ok(Self { watch, warehouse: Warehouse::from_env()?, gateway })
     }
 
     async fn run(self, service: Service, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -88,7 +107,21 @@ impl Wiring for Orders {
         let projection = service.consumer(&CONSUMED, projection)?;
         let watchers = watch_order::Watchers::new(self.watch);
         let fanout = watch_order::Fanout::new(service.consumer_pool.clone(), watchers.clone());
-        let (committer, commits) = place_order::committer(service.pool.clone(), service.topics.name(Topic::Orders));
+        let url = self.gateway.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "PAYMENT_GATEWAY_URL is not set: order-service authorises every order's payment at a gateway \
+                 (`orderctl gateway serve` runs the development one; docs/payments.md)"
+            )
+        })?;
+        let orders_topic = service.topics.name(Topic::Orders);
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let payments = payment::Worker {
+            pool: service.pool.clone(),
+            gateway: payment::Gateway::new(url)?,
+            topic: orders_topic.clone(),
+            wake: wake.clone(),
+        };
+        let (committer, commits) = place_order::committer(service.pool.clone(), orders_topic, wake);
         let api = OrderServiceServer::new(api::OrderApi::new(&service, watchers, committer, self.warehouse));
         let hooks = WebhookServiceServer::new(webhooks::WebhookApi { pool: service.pool.clone() });
         let sender = webhooks::Sender::new(service.pool.clone())?;
@@ -97,6 +130,7 @@ impl Wiring for Orders {
             Box::pin(fanout.run(shutdown.clone())) as _,
             Box::pin(commits.run(shutdown.clone())) as _,
             Box::pin(sender.run(shutdown.clone())) as _,
+            Box::pin(payments.run(shutdown.clone())) as _,
         ];
         service.serve(POLICY, |router| router.add_service(api).add_service(hooks), workers, shutdown).await
     }

@@ -3,7 +3,8 @@
 //! What is rebuilt is what the projection derives from the consumed topics (inventory,
 //! fulfillment, shipping): each order's status, rejection reason, carrier, tracking number and
 //! those events in its timeline. What order-service decided itself (the order as placed, its
-//! idempotency key, a cancel, the handover to shipping) is its source of truth and is copied.
+//! idempotency key, a cancel, the handover to shipping, its payment) is its source of truth and
+//! is copied.
 //!
 //! 1. Fresh tables in schema `order_rebuild`, seeded with the orders as placed (status PLACED,
 //!    or CANCELLED with its reason) and order-service's own timeline entries.
@@ -80,15 +81,19 @@ ALTER TABLE order_rebuild.order_timeline ADD CONSTRAINT order_timeline_order_id_
 const COPY_DECISIONS: &str = "
 INSERT INTO order_rebuild.orders (order_id, idempotency_key, request, customer_id, placed, status, rejection_reason,
        carrier, tracking_number, created_at, updated_at, cancellation_reason, promise_earliest, promise_latest,
-       promised_earliest, promised_latest)
+       promised_earliest, promised_latest, payment_status)
 SELECT o.order_id, o.idempotency_key, o.request, o.customer_id, o.placed,
-       CASE WHEN o.status = 'CANCELLED' THEN 'CANCELLED' ELSE 'PLACED' END,
-       '', '', '', o.created_at, o.created_at, o.cancellation_reason,
-       o.promised_earliest, o.promised_latest, o.promised_earliest, o.promised_latest
+       CASE WHEN o.status = 'CANCELLED' THEN 'CANCELLED' WHEN o.payment_status = 'DECLINED' THEN 'REJECTED' ELSE 'PLACED' END,
+       CASE WHEN o.payment_status = 'DECLINED' THEN o.rejection_reason ELSE '' END, '', '', o.created_at, o.created_at,
+       o.cancellation_reason, o.promised_earliest, o.promised_latest, o.promised_earliest, o.promised_latest, o.payment_status
 FROM public.orders o
 WHERE NOT EXISTS (SELECT 1 FROM order_rebuild.orders r WHERE r.order_id = o.order_id);
 UPDATE order_rebuild.orders r SET status = 'CANCELLED', cancellation_reason = o.cancellation_reason
 FROM public.orders o WHERE o.order_id = r.order_id AND o.status = 'CANCELLED' AND r.status <> 'CANCELLED';
+UPDATE order_rebuild.orders r SET status = 'REJECTED', rejection_reason = o.rejection_reason
+FROM public.orders o WHERE o.order_id = r.order_id AND o.payment_status = 'DECLINED' AND r.status = 'PLACED';
+UPDATE order_rebuild.orders r SET payment_status = o.payment_status
+FROM public.orders o WHERE o.order_id = r.order_id AND r.payment_status <> o.payment_status;
 INSERT INTO order_rebuild.order_timeline
 SELECT t.* FROM public.order_timeline t
 WHERE t.producer = 'order-service' AND EXISTS (SELECT 1 FROM order_rebuild.orders r WHERE r.order_id = t.order_id)
@@ -101,7 +106,7 @@ fn checksum_query(schema: &str) -> String {
     format!(
         "SELECT md5(coalesce((SELECT string_agg(concat_ws('|', order_id, idempotency_key, md5(request), customer_id, md5(placed), \
          status, rejection_reason, carrier, tracking_number, cancellation_reason, hold_reason, created_at, promise_earliest, promise_latest, \
-         promised_earliest, promised_latest, md5(last_scan)), ';' ORDER BY order_id) \
+         promised_earliest, promised_latest, md5(last_scan), payment_status), ';' ORDER BY order_id) \
          FROM {schema}.orders), '') || '#' || coalesce((SELECT string_agg(concat_ws('|', event_id, order_id, event_type, producer, \
          occurred_at, step), ';' ORDER BY event_id) FROM {schema}.order_timeline), ''))"
     )

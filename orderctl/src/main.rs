@@ -12,7 +12,7 @@ mod print;
 mod watchers;
 
 use clap::{Parser, Subcommand};
-use cmd::{demo, dlq, health, order, product, shipment, stock, tokens, warehouse, webhooks};
+use cmd::{demo, dlq, gateway, health, order, product, shipment, stock, tokens, warehouse, webhooks};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -49,6 +49,9 @@ enum Command {
     /// Webhook endpoints, their deliveries, and a receiver that verifies them.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// The development payment gateway: serve it, read its ledger.
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCommand),
     /// Seed a small catalogue, place demo orders and follow them until they end.
     Demo(demo::DemoArgs),
     /// Each service's grpc.health.v1 status; no token needed.
@@ -75,7 +78,8 @@ enum Command {
     /// Mint development API tokens: the services' token file and an env file to source.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
-    /// Print each service's default gRPC port, one "name port" line each (scripts/lib.sh reads it).
+    /// Print each service's default gRPC port and the development gateway's, one "name port" line
+    /// each (scripts/lib.sh reads it).
     Ports,
 }
 
@@ -110,10 +114,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => dlq::run(broker, command).await,
         Command::Rebuild(args) => ops::rebuild(broker, &args).await,
         Command::Tokens(command) => tokens::run(command),
+        Command::Gateway(command) => gateway::run(command).await,
         Command::Ports => {
             for (name, port) in orderflow_proto::DEFAULT_PORTS {
                 println!("{name} {port}");
             }
+            println!("gateway {}", order_service::gateway_api::DEFAULT_PORT);
             Ok(())
         }
         Command::Chaos(chaos::ChaosCommand::Check(args)) => {

@@ -1,7 +1,7 @@
 //! Human-readable output.
 
 use orderflow_proto::inventory::v1::GetStockResponse;
-use orderflow_proto::order::v1::{Order, OrderStatus};
+use orderflow_proto::order::v1::{Order, OrderStatus, PaymentStatus};
 use orderflow_proto::shipping::v1::{Shipment, TrackShipmentResponse};
 
 pub fn status(status: i32) -> &'static str {
@@ -26,6 +26,8 @@ pub fn order(order: &Order) {
     if let Some(total) = &order.total {
         println!("total     {}", money(total));
     }
+    let payment = PaymentStatus::try_from(order.payment_status).map_or("UNKNOWN", |s| s.as_str_name());
+    println!("payment   {payment}");
     if !order.rejection_reason.is_empty() {
         println!("rejected  {}", order.rejection_reason);
     }

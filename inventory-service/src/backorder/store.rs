@@ -1,10 +1,10 @@
 //! The `backorders` and `backorder_lines` tables.
 
 use super::domain::Held;
+use crate::reserve_stock::to_reserve;
 use chrono::{DateTime, Utc};
 use orderflow_kit::envelope::EventEnvelope;
 use orderflow_kit::types::order_lines;
-use orderflow_proto::events::v1::event_envelope::Payload;
 use prost::Message;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Postgres};
@@ -38,7 +38,7 @@ pub async fn hold_all(
     .await?;
     let (mut line_ids, mut skus, mut quantities) = (Vec::new(), Vec::new(), Vec::new());
     for (order_id, event, _) in holds {
-        let Some(Payload::OrderPlaced(placed)) = &event.payload else { continue };
+        let Some(placed) = to_reserve(event.payload.as_ref()) else { continue };
         for line in order_lines(&placed.lines).unwrap_or_default() {
             line_ids.push(*order_id);
             skus.push(line.sku.to_string());
@@ -69,7 +69,7 @@ fn decode(rows: Vec<(Uuid, Vec<u8>)>) -> Vec<Stored> {
     rows.into_iter()
         .filter_map(|(order_id, bytes)| {
             let event = EventEnvelope::decode(bytes.as_slice()).ok()?;
-            let Some(Payload::OrderPlaced(placed)) = event.payload.clone() else { return None };
+            let placed = to_reserve(event.payload.as_ref())?.clone();
             Some(Stored { held: Held { order_id, placed }, event })
         })
         .collect()

@@ -38,7 +38,7 @@ impl OnOrderPlaced {
 
 impl EventHandler for OnOrderPlaced {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let Some(Payload::OrderPlaced(placed)) = event.payload.as_ref() else { return Ok(()) };
+        let Some(placed) = super::to_reserve(event.payload.as_ref()) else { return Ok(()) };
         let order_id = inbox::order_id(event)?;
         if !store::claim_reservation(conn, order_id).await? {
             return Ok(()); // already decided for this order

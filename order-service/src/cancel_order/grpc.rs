@@ -26,6 +26,7 @@ pub async fn cancel_order(
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("order {order_id} not found")))?;
     let was = view.status;
+    let before = view.clone();
     let (events, after) = run::<CancelOrder>(view, &cancel)
         .map_err(|refused| ServiceError::FailedPrecondition(format!("order {order_id} {refused}")))?;
     if events.is_empty() {
@@ -40,6 +41,7 @@ pub async fn cancel_order(
                 outbox::emit(&mut tx, crate::SERVICE, &topic, Subject::Order(&subject), payload, &cause).await?;
             store::append_timeline(&mut tx, order_id, &event, step(OrderStatus::Cancelled)).await?;
             crate::webhooks::enqueue(&mut tx, &[&event]).await?;
+            crate::payment::follow(&mut tx, &[(order_id, &before, &after, &event)]).await?;
         }
         tx.commit().await?;
         tracing::info!(order_id = %order_id, was = was.as_str_name(), "order cancelled");

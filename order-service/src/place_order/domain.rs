@@ -42,6 +42,7 @@ impl TryFrom<&PlaceOrderRequest> for NewOrder {
             service_level: service_level(request.service_level)? as i32,
             delivery_promise: None,
             allow_backorder: request.allow_backorder,
+            awaits_payment: true,
         }))
     }
 }

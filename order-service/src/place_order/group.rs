@@ -9,12 +9,14 @@
 //! busy) every caller is told so at once, and if it fails otherwise each of its orders is tried
 //! again on its own, so every caller gets its own order's error.
 
+use crate::payment::domain::Action;
 use crate::store::{self, Placement};
 use orderflow_kit::ServiceError;
 use orderflow_kit::outbox;
 use orderflow_proto::order::v1::Order;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Most orders one commit takes.
@@ -34,12 +36,14 @@ pub struct Task {
     pool: PgPool,
     topic: String,
     calls: mpsc::Receiver<(Placement, oneshot::Sender<Answer>)>,
+    wake: Arc<Notify>,
 }
 
 /// A committer for `pool`, publishing OrderPlaced to `topic`, and the task that commits.
-pub fn committer(pool: PgPool, topic: String) -> (Committer, Task) {
+/// `wake` is notified after each commit (the payment worker authorises the new orders).
+pub fn committer(pool: PgPool, topic: String, wake: Arc<Notify>) -> (Committer, Task) {
     let (sender, calls) = mpsc::channel(4 * MAX_GROUP);
-    (Committer { calls: sender }, Task { pool, topic, calls })
+    (Committer { calls: sender }, Task { pool, topic, calls, wake })
 }
 
 impl Committer {
@@ -116,7 +120,14 @@ impl Task {
             orders.iter().filter(|o| stored.contains_key(&o.order_id)).map(|o| o.event.clone()).collect();
         outbox::enqueue_all(&mut tx, &self.topic, &events).await?;
         crate::webhooks::enqueue(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
+        let authorizations: Vec<_> = orders
+            .iter()
+            .filter(|o| stored.contains_key(&o.order_id))
+            .map(|o| (o.order_id, Some(Action::Authorize), &o.event))
+            .collect();
+        crate::payment::store::schedule_all(&mut tx, &authorizations).await?;
         tx.commit().await?;
+        self.wake.notify_one();
         Ok(orders.iter().map(|o| stored.remove(&o.order_id)).collect())
     }
 }
@@ -143,7 +154,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_calls_share_a_commit_and_each_gets_its_own_answer() {
         let pool = testing::migrated_database(&crate::MIGRATIONS).await;
-        let (committer, task) = committer(pool.clone(), "orders".into());
+        let (committer, task) = committer(pool.clone(), "orders".into(), Arc::default());
         let calls: Vec<Placement> =
             vec![placement(None), placement(Some("k1")), placement(Some("k1")), placement(None), placement(Some("k2"))];
         // Handed over before the task runs: they are all waiting when it takes its first group.
@@ -164,6 +175,11 @@ mod tests {
         assert_eq!(placed, expected, "the second call with k1 is told its key is taken");
         let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&pool).await.unwrap();
         assert_eq!(events, 4, "one OrderPlaced per stored order, none for the refused key");
+        let due: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE action = 'authorize'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(due, 4, "each stored order's authorisation is due");
         shutdown.cancel();
         running.await.unwrap();
     }

@@ -1,7 +1,7 @@
-//! How events move an order's status: forward only along
+//! How events move an order's status (and its payment's, `payment_status`): forward only along
 //! PLACED → [ON_HOLD →] RESERVED → PICKED → SORTED → PACKED → LABELLED → SHIPPED → DELIVERED |
-//! RETURNED, with REJECTED (from PLACED or ON_HOLD: stock, or an expired hold; from PACKED: no
-//! carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards. Labelling and each
+//! RETURNED, with REJECTED (from PLACED: a declined payment; from PLACED or ON_HOLD: stock, or an
+//! expired hold; from PACKED: no carrier takes the parcel) and CANCELLED as ends. A late or duplicate event never moves an order backwards. Labelling and each
 //! current carrier scan replace the delivery promise; the promise made at placement stays, so
 //! lateness is judged against it (`late`).
 //! The steps that decide on an order (`cancel_order`, `request_shipment`) read this view and
@@ -12,7 +12,7 @@ use orderflow_kit::delivery::promise::{Window, lateness};
 use orderflow_kit::envelope;
 use orderflow_proto::common::v1::{DeliveryPromise, TrackingScan};
 use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::order::v1::OrderStatus;
+use orderflow_proto::order::v1::{OrderStatus, PaymentStatus};
 
 /// The projected part of an order that events change.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,6 +30,8 @@ pub struct View {
     pub promised_latest: Option<NaiveDate>,
     /// The carrier's scan that is the parcel's state.
     pub last_scan: Option<TrackingScan>,
+    /// Where the payment stands (`payment` follows the order with it).
+    pub payment_status: PaymentStatus,
 }
 
 impl View {
@@ -58,7 +60,7 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
         "OrderPlaced" => Some(OrderStatus::Placed),
         "StockHeld" => Some(OrderStatus::OnHold),
         "StockReserved" => Some(OrderStatus::Reserved),
-        "StockRejected" | "ShipmentRejected" => Some(OrderStatus::Rejected),
+        "StockRejected" | "ShipmentRejected" | "PaymentDeclined" => Some(OrderStatus::Rejected),
         "Picked" => Some(OrderStatus::Picked),
         "Sorted" => Some(OrderStatus::Sorted),
         "Packed" => Some(OrderStatus::Packed),
@@ -73,13 +75,17 @@ pub fn announced_by_type(event_type: &str) -> Option<OrderStatus> {
 
 /// Where an order event goes in the timeline (its flow step), or `None` for events the
 /// timeline does not show. The handover to shipping sits with Packed, the release of stock
-/// with the cancel that caused it.
+/// with the cancel that caused it; the payment's authorisation with the placement, its capture
+/// with Shipped and its void last of all.
 pub fn timeline_step(event_type: &str) -> Option<i32> {
     match event_type {
         "ShipmentRequested" => Some(step(OrderStatus::Packed)),
         "ShipmentRejected" => Some(step(OrderStatus::Labelled)),
         "TrackingUpdated" => Some(step(OrderStatus::Shipped)),
         "StockReleased" => Some(step(OrderStatus::Cancelled)),
+        "PaymentVoided" => Some(step(OrderStatus::Cancelled) + 1),
+        "PaymentAuthorized" | "PaymentDeclined" => Some(step(OrderStatus::Placed)),
+        "PaymentCaptured" => Some(step(OrderStatus::Shipped)),
         other => announced_by_type(other).map(step),
     }
 }
@@ -133,6 +139,15 @@ pub fn evolve(view: &View, payload: &Payload) -> View {
             next.promise = updated.delivery_promise.as_ref().and_then(Window::from_proto).or(view.promise);
         }
         Payload::OrderCancelled(cancelled) => next.cancellation_reason.clone_from(&cancelled.reason),
+        Payload::PaymentAuthorized(_) => next.payment_status = PaymentStatus::Authorized,
+        Payload::PaymentDeclined(declined) => {
+            next.payment_status = PaymentStatus::Declined;
+            if view.status == OrderStatus::Placed {
+                next.rejection_reason.clone_from(&declined.reason);
+            }
+        }
+        Payload::PaymentCaptured(_) => next.payment_status = PaymentStatus::Captured,
+        Payload::PaymentVoided(_) => next.payment_status = PaymentStatus::Voided,
         _ => {}
     }
     if let Some(status) = announced(payload) {

@@ -1,14 +1,15 @@
 //! The projection's adapter: every order event the consumer hands over is projected in the
-//! inbox transaction, with the webhooks it announces; a Packed then goes on to
-//! `request_shipment`.
+//! inbox transaction, with the webhooks it announces and the payment call it makes due (a
+//! capture once shipped, a void once rejected); a Packed then goes on to `request_shipment`.
 
 use super::domain;
 use crate::project::domain::View;
-use crate::{request_shipment, store, webhooks};
+use crate::{payment, request_shipment, store, webhooks};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
 use sqlx::postgres::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The order projection, fed by the inventory, fulfillment and shipping topics.
@@ -18,10 +19,10 @@ pub struct Projection {
     pub orders_topic: String,
 }
 
-/// Projects `event` onto its order's view and timeline: the view as it was before, or `None`
-/// for events that are not about an order. Decides nothing; the live projection and a
-/// rebuild share it.
-pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Option<View>, HandlerError> {
+/// Projects `event` onto its order's view and timeline: the view as it was before and as it is
+/// now, or `None` for events that are not about an order. Decides nothing; the live projection
+/// and a rebuild share it.
+pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Option<(View, View)>, HandlerError> {
     let Some(payload) = event.payload.as_ref() else { return Ok(None) };
     let Some(step) = domain::timeline_step(envelope::event_type(payload)) else {
         return Ok(None); // stock-only events (restocks, low-stock alerts) are not about an order
@@ -35,15 +36,16 @@ pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Opt
         store::save_view(conn, order_id, &next).await?;
     }
     store::append_timeline(conn, order_id, event, step).await?;
-    Ok(Some(view))
+    Ok(Some((view, next)))
 }
 
 impl EventHandler for Projection {
     async fn handle(&self, conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), HandlerError> {
-        let before = apply(conn, event).await?;
+        let views = apply(conn, event).await?;
         // After the order's row lock: deliveries are numbered in the order their changes commit.
         webhooks::enqueue(conn, &[event]).await?;
-        let Some(before) = before else { return Ok(()) };
+        let Some((before, after)) = views else { return Ok(()) };
+        payment::follow(conn, &[(inbox::order_id(event)?, &before, &after, event)]).await?;
         request_shipment::on_packed(conn, &self.orders_topic, event, &before).await
     }
 
@@ -69,7 +71,9 @@ impl EventHandler for Projection {
         let mut views = locked.clone();
         let mut requests = Vec::new();
         let mut timeline = Vec::with_capacity(about.len());
+        let mut last_cause: HashMap<Uuid, &EventEnvelope> = HashMap::new();
         for (order_id, event, payload, step) in about {
+            last_cause.insert(order_id, event);
             let Some(before) = views.get(&order_id).cloned() else {
                 return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
             };
@@ -91,6 +95,11 @@ impl EventHandler for Projection {
             views.iter().filter(|(id, view)| locked.get(*id) != Some(*view)).map(|(id, view)| (*id, view)).collect();
         store::save_views(conn, &changed).await?;
         store::append_timeline_all(conn, &rows).await?;
+        let follows: Vec<_> = changed
+            .iter()
+            .filter_map(|(id, after)| Some((*id, locked.get(id)?, *after, *last_cause.get(id)?)))
+            .collect();
+        payment::follow(conn, &follows).await?;
         let handovers: Vec<EventEnvelope> = requests.into_iter().map(|(_, _, request)| request).collect();
         outbox::enqueue_all(conn, &self.orders_topic, &handovers).await?;
         Ok(())

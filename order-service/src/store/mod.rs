@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use orderflow_kit::delivery::promise::Window;
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_proto::events::v1::OrderPlaced;
-use orderflow_proto::order::v1::{Order, OrderStatus, TimelineEntry};
+use orderflow_proto::order::v1::{Order, OrderStatus, PaymentStatus, TimelineEntry};
 use prost::Message;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Postgres};
@@ -47,7 +47,7 @@ pub struct Stored {
 }
 
 const COLUMNS: &str = "order_id, request, placed, status, rejection_reason, carrier, tracking_number, cancellation_reason, \
-     created_at, updated_at, hold_reason, promise_earliest, promise_latest, promised_latest, last_scan";
+     created_at, updated_at, hold_reason, promise_earliest, promise_latest, promised_latest, last_scan, payment_status";
 
 /// A new order to store: its id, idempotency key, the request it was placed with (its
 /// fingerprint), the decided OrderPlaced and its envelope.
@@ -98,8 +98,8 @@ pub async fn insert_all(conn: &mut PgConnection, orders: &[Placement]) -> Result
     let latest: Vec<Option<NaiveDate>> = promises.iter().map(|p| p.map(|w| w.latest)).collect();
     let rows: Vec<OrderRow> = sqlx::query_as(&format!(
         "INSERT INTO orders (order_id, idempotency_key, request, customer_id, placed, status, promise_earliest, \
-         promise_latest, promised_earliest, promised_latest) \
-         SELECT id, k, r, c, p, $6, pe, pl, pe, pl FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], \
+         promise_latest, promised_earliest, promised_latest, payment_status) \
+         SELECT id, k, r, c, p, $6, pe, pl, pe, pl, $9 FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], \
          $7::date[], $8::date[]) WITH ORDINALITY AS u(id, k, r, c, p, pe, pl, n) ORDER BY n \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
     ))
@@ -111,6 +111,7 @@ pub async fn insert_all(conn: &mut PgConnection, orders: &[Placement]) -> Result
     .bind(OrderStatus::Placed.as_str_name())
     .bind(earliest)
     .bind(latest)
+    .bind(PaymentStatus::Pending.as_str_name())
     .fetch_all(&mut *conn)
     .await?;
     let mut stored: HashMap<Uuid, Order> = rows.into_iter().map(|row| (row.order_id, to_order(row))).collect();
@@ -229,6 +230,7 @@ fn to_order(row: OrderRow) -> Order {
         carrier: view.carrier,
         cancellation_reason: view.cancellation_reason,
         hold_reason: view.hold_reason,
+        payment_status: view.payment_status as i32,
         last_tracking_event: view.last_scan,
         timeline: Vec::new(),
         created_at: Some(envelope::timestamp(row.created_at)),

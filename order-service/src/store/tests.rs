@@ -31,6 +31,7 @@ fn placed(customer_id: &str) -> OrderPlaced {
         delivery_promise: Some(window("2026-12-01", "2026-12-03").to_proto()),
         total: None,
         allow_backorder: false,
+        awaits_payment: true,
     }
 }
 
@@ -210,6 +211,7 @@ async fn a_saved_view_is_what_the_next_lock_and_load_see() {
             promise: Some(window("2026-12-01", "2026-12-03")),
             promised_latest: Some("2026-12-03".parse().unwrap()),
             last_scan: None,
+            payment_status: PaymentStatus::Pending,
         }
     );
     let next = View {
@@ -220,6 +222,7 @@ async fn a_saved_view_is_what_the_next_lock_and_load_see() {
         cancellation_reason: "changed my mind".into(),
         promise: Some(window("2026-12-04", "2026-12-04")),
         last_scan: Some(orderflow_proto::common::v1::TrackingScan { scan_id: "s1".into(), ..Default::default() }),
+        payment_status: PaymentStatus::Voided,
         ..view.clone()
     };
     save_view(&mut tx, order_id, &next).await.unwrap();

@@ -5,7 +5,7 @@ use crate::project::domain::View;
 use chrono::NaiveDate;
 use orderflow_kit::delivery::promise::Window;
 use orderflow_proto::common::v1::TrackingScan;
-use orderflow_proto::order::v1::OrderStatus;
+use orderflow_proto::order::v1::{OrderStatus, PaymentStatus};
 use prost::Message;
 use sqlx::postgres::PgConnection;
 use std::collections::HashMap;
@@ -24,6 +24,7 @@ pub(super) struct ViewRow {
     promise_latest: Option<NaiveDate>,
     promised_latest: Option<NaiveDate>,
     last_scan: Option<Vec<u8>>,
+    payment_status: String,
 }
 
 impl From<ViewRow> for View {
@@ -38,6 +39,7 @@ impl From<ViewRow> for View {
             promise: row.promise_earliest.zip(row.promise_latest).map(|(earliest, latest)| Window { earliest, latest }),
             promised_latest: row.promised_latest,
             last_scan: row.last_scan.and_then(|bytes| TrackingScan::decode(bytes.as_slice()).ok()),
+            payment_status: PaymentStatus::from_str_name(&row.payment_status).unwrap_or(PaymentStatus::Unspecified),
         }
     }
 }
@@ -54,7 +56,7 @@ struct Locked {
 pub async fn lock_views(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<HashMap<Uuid, View>, sqlx::Error> {
     let rows: Vec<Locked> = sqlx::query_as(
         "SELECT order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason, hold_reason, promise_earliest, \
-         promise_latest, promised_latest, last_scan FROM orders WHERE order_id = ANY($1) ORDER BY order_id FOR UPDATE",
+         promise_latest, promised_latest, last_scan, payment_status FROM orders WHERE order_id = ANY($1) ORDER BY order_id FOR UPDATE",
     )
     .bind(order_ids)
     .fetch_all(conn)
@@ -82,10 +84,11 @@ pub async fn save_views(conn: &mut PgConnection, views: &[(Uuid, &View)]) -> Res
     sqlx::query(
         "UPDATE orders o SET status = v.status, rejection_reason = v.rejection_reason, carrier = v.carrier, \
          tracking_number = v.tracking_number, cancellation_reason = v.cancellation_reason, hold_reason = v.hold_reason, \
-         promise_earliest = v.pe, promise_latest = v.pl, last_scan = v.scan, updated_at = now() \
+         promise_earliest = v.pe, promise_latest = v.pl, last_scan = v.scan, payment_status = v.payment, \
+         updated_at = now() \
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::date[], $8::date[], \
-         $9::bytea[], $10::text[]) AS v(order_id, status, rejection_reason, carrier, tracking_number, cancellation_reason, pe, pl, scan, \
-         hold_reason) \
+         $9::bytea[], $10::text[], $11::text[]) AS v(order_id, status, rejection_reason, carrier, tracking_number, \
+         cancellation_reason, pe, pl, scan, hold_reason, payment) \
          WHERE o.order_id = v.order_id",
     )
     .bind(ids)
@@ -98,6 +101,7 @@ pub async fn save_views(conn: &mut PgConnection, views: &[(Uuid, &View)]) -> Res
     .bind(latest)
     .bind(scans)
     .bind(column(|v| &v.hold_reason))
+    .bind(column(|v| v.payment_status.as_str_name()))
     .execute(conn)
     .await?;
     Ok(())

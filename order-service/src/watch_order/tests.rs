@@ -53,7 +53,8 @@ async fn place(pool: &PgPool) -> Uuid {
         payment_reference: "pay-1".into(),
         ..Default::default()
     };
-    let (committer, commits) = place_order::committer(pool.clone(), Topics::new("test").name(Topic::Orders));
+    let (committer, commits) =
+        place_order::committer(pool.clone(), Topics::new("test").name(Topic::Orders), Default::default());
     tokio::spawn(commits.run(tokio_util::sync::CancellationToken::new()));
     let warehouse = orderflow_kit::delivery::Warehouse::default();
     let order = place_order::place_order(pool, &committer, &warehouse, TraceParent::new_root(), request).await.unwrap();

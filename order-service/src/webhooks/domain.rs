@@ -65,6 +65,7 @@ pub fn message(event: &EventEnvelope) -> Option<Message> {
         }
         Payload::StockRejected(r) => ("order.rejected", json!({"reason": r.reason})),
         Payload::ShipmentRejected(r) => ("order.rejected", json!({"reason": r.reason})),
+        Payload::PaymentDeclined(r) => ("order.rejected", json!({"reason": r.reason})),
         Payload::OrderCancelled(c) => ("order.cancelled", json!({"reason": c.reason})),
         Payload::TrackingUpdated(t) => {
             let scan = t.scan.clone().unwrap_or_default();

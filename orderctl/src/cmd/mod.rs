@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod dlq;
+pub mod gateway;
 pub mod health;
 pub mod order;
 pub mod product;

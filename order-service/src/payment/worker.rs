@@ -1,0 +1,115 @@
+//! The payment worker: takes the due gateway calls (leased, so several instances share them and
+//! a crash mid-call only delays it), makes them concurrently, and settles their answers in one
+//! transaction under the orders' row locks: the payment event with its outbox row, timeline
+//! entry and webhook, the order's view, and the next call due (or none). A call that failed is
+//! tried again after its back-off with the same idempotency key.
+
+use super::domain::{self, Outcome, retry_after};
+use super::gateway::{self, Gateway};
+use super::store::{self, Claimed};
+use crate::project::domain::{View, evolve, timeline_step};
+use chrono::Utc;
+use futures::StreamExt;
+use orderflow_kit::envelope::{self, Cause, EventEnvelope};
+use orderflow_kit::outbox;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Most calls one round takes, and makes at once.
+const BATCH: i64 = 64;
+const CONCURRENT: usize = 32;
+/// A taken call's lease: longer than the gateway's timeout.
+const LEASE: Duration = Duration::from_secs(3 * gateway::TIMEOUT.as_secs());
+/// How often the worker looks for due calls when nothing woke it.
+const IDLE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub pool: PgPool,
+    pub gateway: Gateway,
+    /// The orders topic, where payment events go.
+    pub topic: String,
+    /// Notified when PlaceOrder committed new orders.
+    pub wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let wake = Arc::clone(&self.wake);
+        orderflow_kit::backoff::poll_woken(IDLE, &wake, shutdown, "settling payments", || self.round()).await;
+    }
+
+    /// One round: the due calls made and settled; how many.
+    pub async fn round(&self) -> Result<usize, sqlx::Error> {
+        let claimed = store::claim(&self.pool, BATCH, LEASE).await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let answered: Vec<(Claimed, Outcome)> = futures::stream::iter(claimed)
+            .map(|call| async move {
+                let outcome = self.gateway.call(call.order_id, call.action, &call.placed).await;
+                (call, outcome)
+            })
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await;
+        let n = answered.len();
+        // If this fails the leases run out and the calls are made again, with the same keys.
+        self.settle(answered).await?;
+        Ok(n)
+    }
+
+    pub(super) async fn settle(&self, answered: Vec<(Claimed, Outcome)>) -> Result<(), sqlx::Error> {
+        let mut ids: Vec<Uuid> = answered.iter().map(|(call, _)| call.order_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut tx = self.pool.begin().await?;
+        let locked = crate::store::lock_views(&mut tx, &ids).await?;
+        let mut views: HashMap<Uuid, View> = locked.clone();
+        let (mut events, mut retries, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        for (call, outcome) in answered {
+            let id = call.order_id;
+            let Some(view) = views.get(&id) else { continue };
+            if domain::needed(view) != Some(call.action) {
+                released.push(id); // settled meanwhile, or cancelled while authorising: the row says what is due
+                continue;
+            }
+            let failed = |error: String| {
+                let attempt = call.attempts + 1;
+                tracing::warn!(order_id = %id, action = call.action.as_str(), attempt, %error, "payment call failed; retrying");
+                (id, attempt, Utc::now() + retry_after(attempt), error)
+            };
+            if let Outcome::Failed { error } = &outcome {
+                retries.push(failed(error.clone()));
+                continue;
+            }
+            let Some(payload) = domain::settle(view, &call.placed, call.action, outcome.clone()) else {
+                retries.push(failed(format!("an answer that settles nothing: {outcome:?}")));
+                continue;
+            };
+            tracing::info!(order_id = %id, event = envelope::event_type(&payload), "payment settled");
+            let next = evolve(view, &payload);
+            views.insert(id, next);
+            events.push((id, envelope::build(crate::SERVICE, &id.to_string(), payload, &Cause::event(&call.cause))));
+        }
+        let changed: Vec<(Uuid, &View)> =
+            views.iter().filter(|(id, view)| locked.get(*id) != Some(*view)).map(|(id, view)| (*id, view)).collect();
+        crate::store::save_views(&mut tx, &changed).await?;
+        let timeline: Vec<(Uuid, &EventEnvelope, i32)> =
+            events.iter().map(|(id, e)| (*id, e, timeline_step(&e.event_type).unwrap_or_default())).collect();
+        crate::store::append_timeline_all(&mut tx, &timeline).await?;
+        let envelopes: Vec<EventEnvelope> = events.iter().map(|(_, e)| e.clone()).collect();
+        outbox::enqueue_all(&mut tx, &self.topic, &envelopes).await?;
+        crate::webhooks::enqueue(&mut tx, &envelopes.iter().collect::<Vec<_>>()).await?;
+        let next: Vec<_> = events.iter().map(|(id, e)| (*id, views.get(id).and_then(domain::needed), e)).collect();
+        store::schedule_all(&mut tx, &next).await?;
+        store::retry_all(&mut tx, &retries).await?;
+        store::release(&mut tx, &released).await?;
+        tx.commit().await
+    }
+}
