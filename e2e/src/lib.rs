@@ -37,6 +37,8 @@ pub struct Stack {
     pub databases: Vec<(&'static str, String)>,
     /// order-service's link to its database, when started with one.
     pub order_database_link: Option<Link>,
+    /// order-service's link to the payment gateway, when started with one.
+    pub gateway_link: Option<Link>,
     /// The development payment gateway's URL (`GET {gateway}/v1/ledger`).
     pub gateway: String,
     shutdown: CancellationToken,
@@ -109,15 +111,15 @@ impl Link {
 }
 
 /// The development payment gateway (`orderctl gateway serve`'s) on a port of its own, until
-/// `shutdown`; its URL.
-async fn start_gateway(shutdown: &CancellationToken) -> String {
+/// `shutdown`; its address.
+async fn start_gateway(shutdown: &CancellationToken) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
     let stopped = shutdown.clone().cancelled_owned();
     tokio::spawn(async move {
         axum::serve(listener, order_service::gateway_simulator::router()).with_graceful_shutdown(stopped).await
     });
-    url
+    addr
 }
 
 /// `url` with its `host:port` replaced by `addr`.
@@ -140,6 +142,7 @@ struct Options {
     inventory: Option<inventory_service::Inventory>,
     metrics: Option<SocketAddr>,
     order_database_link: bool,
+    gateway_link: bool,
 }
 
 impl Stack {
@@ -172,8 +175,21 @@ impl Stack {
         Self::start_with(Options { order_database_link: true, ..Options::default() }).await
     }
 
+    /// With order-service reaching the payment gateway through a [`Link`] the test can cut, and
+    /// fulfillment's own settings given.
+    pub async fn start_with_gateway_link(fulfillment: fulfillment_service::Fulfillment) -> Self {
+        Self::start_with(Options { gateway_link: true, fulfillment: Some(fulfillment), ..Options::default() }).await
+    }
+
+    /// The payment gateway's ledger, by authorization key (the order id).
+    pub async fn ledger(&self) -> std::collections::HashMap<String, order_service::gateway_api::Entry> {
+        let body = reqwest::get(format!("{}/v1/ledger", self.gateway)).await.unwrap().text().await.unwrap();
+        let ledger: order_service::gateway_api::Ledger = serde_json::from_str(&body).unwrap();
+        ledger.authorizations.into_iter().map(|e| (e.authorization_key.clone(), e)).collect()
+    }
+
     async fn start_with(options: Options) -> Self {
-        let Options { fulfillment, shipping, inventory, metrics, order_database_link } = options;
+        let Options { fulfillment, shipping, inventory, metrics, order_database_link, gateway_link } = options;
         orderflow_kit::telemetry::init("e2e");
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
@@ -192,7 +208,10 @@ impl Stack {
             .map(|c| (c.service, c.database_url.clone()))
             .to_vec();
         let gateway = start_gateway(&shutdown).await;
-        let orders = <order_service::Orders as Wiring>::from_env().unwrap().with_gateway(&gateway);
+        let gateway_link = if gateway_link { Some(Link::start(gateway).await) } else { None };
+        let order_gateway = gateway_link.as_ref().map_or(gateway, |link| link.addr);
+        let orders =
+            <order_service::Orders as Wiring>::from_env().unwrap().with_gateway(&format!("http://{order_gateway}"));
         let order = order_service::App::build_with(order_config, orders).await.unwrap();
         let inventory = match inventory {
             Some(wiring) => inventory_service::App::build_with(inventory_config, wiring).await,
@@ -225,7 +244,8 @@ impl Stack {
             order_database,
             databases,
             order_database_link: link,
-            gateway,
+            gateway: format!("http://{gateway}"),
+            gateway_link,
             shutdown,
             services,
         }
