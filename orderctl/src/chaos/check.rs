@@ -5,12 +5,15 @@
 use super::Placed;
 use super::findings::{self, Findings, Tally};
 use super::invariants::{self as inv, ENDED};
+use super::payments;
 use crate::load::parse_duration;
 use crate::ops::{Broker, DATABASES_MISSING, Databases};
 use anyhow::Context;
 use clap::Args;
 use orderflow_kit::events::{self, Read};
 use orderflow_kit::lag::Probe;
+use orderflow_proto::events::v1::OrderPlaced;
+use prost::Message;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -20,6 +23,9 @@ use std::time::{Duration, Instant};
 pub struct CheckArgs {
     #[command(flatten)]
     databases: Databases,
+    /// The payment gateway whose ledger is checked against the orders.
+    #[arg(long, env = "PAYMENT_GATEWAY_URL", default_value_t = format!("http://127.0.0.1:{}", order_service::gateway_api::DEFAULT_PORT))]
+    gateway: String,
     /// What `chaos place` wrote.
     #[arg(long, default_value = "chaos-placed.json")]
     placed: PathBuf,
@@ -101,6 +107,19 @@ pub async fn check(broker: &Broker, args: &CheckArgs) -> anyhow::Result<bool> {
     )
     .await?;
     inv::check_dead_letters(&dead, &mut findings);
+    let rows: Vec<(String, String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT order_id::text, status, payment_status, placed FROM orders")
+            .fetch_all(order_pool)
+            .await?;
+    let orders: Vec<payments::Paid> = rows
+        .into_iter()
+        .map(|(id, status, payment, placed)| {
+            let total = OrderPlaced::decode(placed.as_slice()).ok().and_then(|p| p.total).map_or(0, |t| t.amount_minor);
+            (id, status, payment, total)
+        })
+        .collect();
+    let ledger = crate::cmd::gateway::ledger(&args.gateway).await?;
+    let paid = payments::check_payments(&orders, ledger.authorizations, &mut findings);
 
     findings.example_lines().for_each(|line| println!("{line}"));
     let held = by_order.values().filter(|events| events.iter().any(|s| s.envelope.event_type == "StockHeld")).count();
@@ -109,6 +128,8 @@ pub async fn check(broker: &Broker, args: &CheckArgs) -> anyhow::Result<bool> {
         acknowledged: placed.acknowledged.len(),
         ended,
         held: u64::try_from(held).unwrap_or(u64::MAX),
+        declined: paid.declined,
+        captured: paid.captured,
         kills: args.kills,
         restarts: args.restarts,
     };
@@ -116,7 +137,7 @@ pub async fn check(broker: &Broker, args: &CheckArgs) -> anyhow::Result<bool> {
     Ok(findings.passed())
 }
 
-/// Waits until every order has ended, every outbox is empty and every consumer is at the end
+/// Waits until every order has ended, no payment call is due, every outbox is empty and every consumer is at the end
 /// of its topics; `Err` (not an error of the checker) says what was still moving at the timeout.
 async fn wait_for_quiet(broker: &Broker, pools: &Pools, timeout: Duration) -> anyhow::Result<Result<(), String>> {
     let probe = Probe::new(&broker.brokers)?;
@@ -130,6 +151,11 @@ async fn wait_for_quiet(broker: &Broker, pools: &Pools, timeout: Duration) -> an
             .await?;
         if open > 0 {
             moving.push(format!("{open} orders not ended"));
+        }
+        let due: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(pool_of(pools, "order-service")).await?;
+        if due > 0 {
+            moving.push(format!("{due} payment calls due"));
         }
         for (service, pool) in pools {
             let group = broker.topics().consumer_group(service);

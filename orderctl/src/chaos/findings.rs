@@ -58,6 +58,9 @@ pub struct Tally {
     pub ended: BTreeMap<&'static str, u64>,
     /// Orders that waited ON_HOLD for a restock on the way (whatever their end).
     pub held: u64,
+    /// Orders whose payment was declined, and captures in the gateway's ledger.
+    pub declined: u64,
+    pub captured: u64,
     pub kills: u64,
     pub restarts: u64,
 }
@@ -67,7 +70,7 @@ pub fn summary(tally: &Tally, findings: &Findings) -> String {
     let ended = |status: &str| tally.ended.get(status).copied().unwrap_or(0);
     let ended_total: u64 = tally.ended.values().sum();
     format!(
-        "chaos: placed={} acknowledged={} ended={ended_total} (shipped={} rejected={} cancelled={} held-first={}) kills={} restarts={} \
+        "chaos: placed={} acknowledged={} ended={ended_total} (shipped={} rejected={} cancelled={} held-first={} declined={}) captured={} kills={} restarts={} \
          lost={} duplicated={} out-of-order={} invariants={} -> {}",
         tally.placed,
         tally.acknowledged,
@@ -75,6 +78,8 @@ pub fn summary(tally: &Tally, findings: &Findings) -> String {
         ended("REJECTED"),
         ended("CANCELLED"),
         tally.held,
+        tally.declined,
+        tally.captured,
         tally.kills,
         tally.restarts,
         findings.lost,
@@ -95,15 +100,24 @@ mod tests {
 
     fn tally() -> Tally {
         let ended = BTreeMap::from([("SHIPPED", 4568), ("DELIVERED", 2), ("REJECTED", 356), ("CANCELLED", 74)]);
-        Tally { placed: 5000, acknowledged: 5000, ended, held: 40, kills: 12, restarts: 14 }
+        Tally {
+            placed: 5000,
+            acknowledged: 5000,
+            ended,
+            held: 40,
+            declined: 200,
+            captured: 4570,
+            kills: 12,
+            restarts: 14,
+        }
     }
 
     #[test]
     fn a_clean_run_passes() {
         assert_eq!(
             summary(&tally(), &Findings::default()),
-            "chaos: placed=5000 acknowledged=5000 ended=5000 (shipped=4570 rejected=356 cancelled=74 held-first=40) kills=12 \
-             restarts=14 lost=0 duplicated=0 out-of-order=0 invariants=all-held -> PASS"
+            "chaos: placed=5000 acknowledged=5000 ended=5000 (shipped=4570 rejected=356 cancelled=74 held-first=40 declined=200) \
+             captured=4570 kills=12 restarts=14 lost=0 duplicated=0 out-of-order=0 invariants=all-held -> PASS"
         );
     }
 
@@ -115,9 +129,9 @@ mod tests {
         findings.lost("order 1 stopped at PLACED".into());
         let line = summary(&Tally::default(), &findings);
         assert!(line.ends_with("lost=1 duplicated=0 out-of-order=0 invariants=failed:outbox,stock-balances -> FAIL"));
-        assert!(
-            line.starts_with("chaos: placed=0 acknowledged=0 ended=0 (shipped=0 rejected=0 cancelled=0 held-first=0)")
-        );
+        assert!(line.starts_with(
+            "chaos: placed=0 acknowledged=0 ended=0 (shipped=0 rejected=0 cancelled=0 held-first=0 declined=0)"
+        ));
         for kind in ["duplicated", "out-of-order"] {
             let mut findings = Findings::default();
             if kind == "duplicated" {

@@ -17,20 +17,23 @@ mod tests;
 pub const ENDED: [&str; 4] = ["SHIPPED", "DELIVERED", "REJECTED", "CANCELLED"];
 
 /// Where each event type sits in an order's causal chain; a cause always sits before its
-/// effect. The cancel branch (a command, then the release it causes) comes last.
+/// effect. The cancel branch (a command, then the release it causes) comes last, the void after
+/// everything it may follow.
 fn rank(event_type: &str) -> Option<u8> {
     Some(match event_type {
         "OrderPlaced" => 1,
-        "StockHeld" | "StockReserved" | "StockRejected" => 2,
-        "Picked" => 3,
-        "Sorted" => 4,
-        "Packed" => 5,
-        "ShipmentRequested" => 6,
-        "Labelled" => 7,
-        "Shipped" => 8,
-        "Delivered" | "Returned" => 9,
-        "OrderCancelled" => 10,
-        "StockReleased" => 11,
+        "PaymentAuthorized" | "PaymentDeclined" => 2,
+        "StockHeld" | "StockReserved" | "StockRejected" => 3,
+        "Picked" => 4,
+        "Sorted" => 5,
+        "Packed" => 6,
+        "ShipmentRequested" => 7,
+        "Labelled" => 8,
+        "Shipped" => 9,
+        "PaymentCaptured" | "Delivered" | "Returned" => 10,
+        "OrderCancelled" => 11,
+        "StockReleased" => 12,
+        "PaymentVoided" => 13,
         _ => return None,
     })
 }
@@ -125,10 +128,19 @@ pub fn check_order(order_id: &str, status: Option<&str>, events: &[Seen], findin
         return;
     };
     let expected: &[&str] = match status {
-        "SHIPPED" | "DELIVERED" => {
-            &["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"]
-        }
-        "REJECTED" => &["OrderPlaced", "StockRejected"],
+        "SHIPPED" | "DELIVERED" => &[
+            "OrderPlaced",
+            "PaymentAuthorized",
+            "StockReserved",
+            "Picked",
+            "Sorted",
+            "Packed",
+            "ShipmentRequested",
+            "Labelled",
+            "Shipped",
+            "PaymentCaptured",
+        ],
+        "REJECTED" => &["OrderPlaced"],
         "CANCELLED" => &["OrderPlaced", "OrderCancelled"],
         _ => &[],
     };
@@ -136,6 +148,12 @@ pub fn check_order(order_id: &str, status: Option<&str>, events: &[Seen], findin
         if !has(event_type) {
             findings.lost(format!("order {order_id} is {status} without {event_type}"));
         }
+    }
+    if status == "REJECTED" && !(has("StockRejected") || has("PaymentDeclined") || has("ShipmentRejected")) {
+        findings.lost(format!("order {order_id} is REJECTED without the rejection"));
+    }
+    if has("StockReserved") && !has("PaymentAuthorized") {
+        findings.fail("reserved-paid", format!("order {order_id}: stock reserved without an authorised payment"));
     }
     if has("OrderCancelled") && (has("ShipmentRequested") || has("Labelled") || has("Shipped")) {
         findings.fail("not-shipped-after-cancel", format!("order {order_id} was cancelled and shipped"));

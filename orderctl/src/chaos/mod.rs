@@ -16,6 +16,7 @@
 mod check;
 mod findings;
 mod invariants;
+mod payments;
 mod place;
 mod plan;
 

@@ -8,7 +8,7 @@ use crate::load::{parse_duration, scripted_order};
 use anyhow::Context;
 use clap::Args;
 use orderflow_proto::client::Authorized;
-use orderflow_proto::common::v1::OrderLine;
+use orderflow_proto::common::v1::{Money, OrderLine};
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
@@ -43,21 +43,31 @@ pub struct PlaceArgs {
 /// The products every chaos order draws from.
 const SKUS: [&str; 4] = ["CHAOS-A", "CHAOS-B", "CHAOS-C", "CHAOS-D"];
 
-/// Order `n`: one or two lines of 1–3 units, a key that makes retries safe; every tenth allows
-/// a backorder (held when stock is short: the half-way restock serves some, the rest expire).
+/// Order `n`: one or two priced lines of 1–3 units, a key that makes retries safe; every tenth
+/// allows a backorder (held when stock is short: the half-way restock serves some, the rest
+/// expire); one in 25 is paid with a declined test reference and one in 25 with a flaky one.
 fn order(run: &str, n: u64) -> PlaceOrderRequest {
     let r = mix(n);
     #[allow(clippy::cast_possible_truncation)]
     let sku = |shift: u32| SKUS[((r >> shift) % SKUS.len() as u64) as usize];
     #[allow(clippy::cast_possible_truncation)]
     let quantity = |shift: u32| ((r >> shift) % 3) as i32 + 1;
-    let mut lines = vec![OrderLine { sku: sku(0).into(), quantity: quantity(8), unit_price: None }];
+    let price = |shift: u32| {
+        let amount_minor = 100 + i64::try_from((r >> shift) % 5_000).unwrap_or(0);
+        Some(Money { currency_code: "EUR".into(), amount_minor })
+    };
+    let mut lines = vec![OrderLine { sku: sku(0).into(), quantity: quantity(8), unit_price: price(32) }];
     if r >> 16 & 1 == 1 && sku(20) != sku(0) {
-        lines.push(OrderLine { sku: sku(20).into(), quantity: quantity(28), unit_price: None });
+        lines.push(OrderLine { sku: sku(20).into(), quantity: quantity(28), unit_price: price(44) });
     }
+    let reference = match n % 25 {
+        7 => "pay_decline",
+        11 => "pay_flaky",
+        _ => "pay_chaos",
+    };
     PlaceOrderRequest {
         idempotency_key: format!("{run}-{n}"),
-        payment_reference: format!("pay-chaos-{n}"),
+        payment_reference: format!("{reference}-{n}"),
         allow_backorder: n % 10 == 3,
         ..scripted_order(format!("chaos-{}", n % 100), "Chaos Monkey", lines)
     }
@@ -232,7 +242,9 @@ mod tests {
         let (a, b) = (order("run1", 42), order("run1", 42));
         assert_eq!(a, b);
         assert_eq!(a.idempotency_key, "run1-42");
-        assert_eq!(a.payment_reference, "pay-chaos-42");
+        assert_eq!(a.payment_reference, "pay_chaos-42");
+        assert_eq!(order("run", 7).payment_reference, "pay_decline-7");
+        assert_eq!(order("run", 36).payment_reference, "pay_flaky-36");
         assert_eq!(a.customer.unwrap().id, "chaos-42");
         assert_eq!(order("run1", 142).customer.unwrap().id, "chaos-42", "a hundred customers");
     }

@@ -2,14 +2,16 @@
 
 use super::*;
 use orderflow_proto::events::v1::{
-    Labelled, OrderCancelled, OrderPlaced, Packed, Picked, ReservedLine, ShipmentRequested, Shipped, Sorted,
-    StockRejected, StockReleased, StockReserved, StockRestocked,
+    Labelled, OrderCancelled, OrderPlaced, Packed, PaymentAuthorized, PaymentCaptured, PaymentDeclined, PaymentVoided,
+    Picked, ReservedLine, ShipmentRequested, Shipped, Sorted, StockRejected, StockReleased, StockReserved,
+    StockRestocked,
 };
 
 /// The topic each event type goes to, as the services publish them.
 fn topic_of(event_type: &str) -> &'static str {
     match event_type {
         "OrderPlaced" | "OrderCancelled" | "ShipmentRequested" => "t.orders",
+        t if t.starts_with("Payment") => "t.orders",
         "StockReserved" | "StockRejected" | "StockReleased" | "StockRestocked" => "t.inventory",
         "Picked" | "Sorted" | "Packed" => "t.fulfillment",
         _ => "t.shipping",
@@ -36,6 +38,10 @@ fn payload(event_type: &str, lines: &[(&str, i32)]) -> Payload {
         "Labelled" => Payload::Labelled(Labelled::default()),
         "Shipped" => Payload::Shipped(Shipped::default()),
         "OrderCancelled" => Payload::OrderCancelled(OrderCancelled::default()),
+        "PaymentAuthorized" => Payload::PaymentAuthorized(PaymentAuthorized::default()),
+        "PaymentDeclined" => Payload::PaymentDeclined(PaymentDeclined::default()),
+        "PaymentCaptured" => Payload::PaymentCaptured(PaymentCaptured::default()),
+        "PaymentVoided" => Payload::PaymentVoided(PaymentVoided::default()),
         other => panic!("no payload for {other}"),
     }
 }
@@ -75,8 +81,18 @@ fn read(topic: &str, offset: i64, envelope: EventEnvelope) -> Read {
     }
 }
 
-const SHIPPED: &[&str] =
-    &["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "Labelled", "Shipped"];
+const SHIPPED: &[&str] = &[
+    "OrderPlaced",
+    "PaymentAuthorized",
+    "StockReserved",
+    "Picked",
+    "Sorted",
+    "Packed",
+    "ShipmentRequested",
+    "Labelled",
+    "Shipped",
+    "PaymentCaptured",
+];
 
 /// `check_order` of one order's reads, with the findings.
 fn judge(status: Option<&str>, reads: &[Read]) -> Findings {
@@ -97,9 +113,14 @@ fn a_shipped_order_holds_every_invariant() {
     let findings = judge(Some("SHIPPED"), &chain("o1", SHIPPED));
     assert!(findings.passed(), "{:?}", examples(&findings));
     for (status, types) in [
-        ("REJECTED", &["OrderPlaced", "StockRejected"][..]),
-        ("CANCELLED", &["OrderPlaced", "StockReserved", "OrderCancelled", "StockReleased"][..]),
-        ("CANCELLED", &["OrderPlaced", "OrderCancelled"][..]),
+        ("REJECTED", &["OrderPlaced", "PaymentAuthorized", "StockRejected", "PaymentVoided"][..]),
+        ("REJECTED", &["OrderPlaced", "PaymentDeclined"][..]),
+        (
+            "CANCELLED",
+            &["OrderPlaced", "PaymentAuthorized", "StockReserved", "OrderCancelled", "StockReleased", "PaymentVoided"]
+                [..],
+        ),
+        ("CANCELLED", &["OrderPlaced", "OrderCancelled", "PaymentVoided"][..]),
     ] {
         let findings = judge(Some(status), &chain("o1", types));
         assert!(findings.passed(), "{status} {types:?}: {:?}", examples(&findings));
@@ -114,7 +135,7 @@ fn a_second_copy_of_an_event_is_harmless_but_a_second_decision_is_duplicated() {
     reads.push(copy);
     assert!(judge(Some("SHIPPED"), &reads).passed(), "the outbox publishes at least once");
 
-    let mut again = reads[7].clone();
+    let mut again = reads[8].clone();
     again.envelope.as_mut().unwrap().event_id = "o1-shipped-again".into();
     again.offset = 100;
     reads.push(again);
@@ -125,7 +146,7 @@ fn a_second_copy_of_an_event_is_harmless_but_a_second_decision_is_duplicated() {
 
 #[test]
 fn an_order_without_the_events_its_status_needs_is_lost() {
-    let reads: Vec<Read> = chain("o1", SHIPPED).into_iter().filter(|r| r.offset != 4).collect();
+    let reads: Vec<Read> = chain("o1", SHIPPED).into_iter().filter(|r| r.offset != 5).collect();
     let findings = judge(Some("SHIPPED"), &reads);
     assert!(examples(&findings).contains(&"  lost: order o1 is SHIPPED without Packed".to_owned()));
     assert!(
@@ -139,28 +160,42 @@ fn an_order_without_the_events_its_status_needs_is_lost() {
 fn an_effect_before_its_cause_is_out_of_order() {
     // In time: Picked stamped before the reservation that caused it.
     let mut reads = chain("o1", SHIPPED);
-    reads[2].envelope.as_mut().unwrap().occurred_at = Some(prost_types::Timestamp { seconds: 10, nanos: 0 });
+    reads[3].envelope.as_mut().unwrap().occurred_at = Some(prost_types::Timestamp { seconds: 10, nanos: 0 });
     let findings = judge(Some("SHIPPED"), &reads);
     assert_eq!(findings.out_of_order, 1, "{:?}", examples(&findings));
     assert_eq!(examples(&findings), ["  out-of-order: order o1: StockReserved caused Picked"]);
 
     // In its topic: Sorted before Picked in the fulfillment topic.
     let mut reads = chain("o1", SHIPPED);
-    reads[3].offset = 1;
+    reads[4].offset = 1;
     assert_eq!(judge(Some("SHIPPED"), &reads).out_of_order, 1);
 
     // A rejection of stock that was reserved.
-    let findings = judge(Some("REJECTED"), &chain("o1", &["OrderPlaced", "StockReserved", "StockRejected"]));
+    let rejected = ["OrderPlaced", "PaymentAuthorized", "StockReserved", "StockRejected"];
+    let findings = judge(Some("REJECTED"), &chain("o1", &rejected));
     assert!(examples(&findings).contains(&"  out-of-order: order o1 was rejected after its stock was reserved".into()));
 }
 
 #[test]
 fn a_cancelled_order_is_never_shipped_and_always_released() {
-    let types = ["OrderPlaced", "StockReserved", "Picked", "Sorted", "Packed", "ShipmentRequested", "OrderCancelled"];
+    let types = [
+        "OrderPlaced",
+        "PaymentAuthorized",
+        "StockReserved",
+        "Picked",
+        "Sorted",
+        "Packed",
+        "ShipmentRequested",
+        "OrderCancelled",
+    ];
     let findings = judge(Some("CANCELLED"), &chain("o1", &types));
     assert!(findings.failed.contains("not-shipped-after-cancel"));
-    let findings = judge(Some("CANCELLED"), &chain("o1", &["OrderPlaced", "StockReserved", "OrderCancelled"]));
+    let unreleased = ["OrderPlaced", "PaymentAuthorized", "StockReserved", "OrderCancelled"];
+    let findings = judge(Some("CANCELLED"), &chain("o1", &unreleased));
     assert_eq!(findings.failed.iter().copied().collect::<Vec<_>>(), ["compensated"]);
+    let unpaid =
+        judge(Some("CANCELLED"), &chain("o1", &["OrderPlaced", "StockReserved", "OrderCancelled", "StockReleased"]));
+    assert_eq!(unpaid.failed.iter().copied().collect::<Vec<_>>(), ["reserved-paid"]);
 }
 
 #[test]
