@@ -326,18 +326,7 @@ pub fn order_request(customer_id: &str, lines: &[(&str, i32)]) -> PlaceOrderRequ
 }
 
 /// The timeline of an order that shipped and whose payment was captured.
-pub const SHIPPED_AND_CAPTURED: [&str; 10] = [
-    "OrderPlaced",
-    "PaymentAuthorized",
-    "StockReserved",
-    "Picked",
-    "Sorted",
-    "Packed",
-    "ShipmentRequested",
-    "Labelled",
-    "Shipped",
-    "PaymentCaptured",
-];
+pub use orderflow_kit::envelope::SHIPPED_FLOW as SHIPPED_AND_CAPTURED;
 
 pub fn event_types(order: &Order) -> Vec<&str> {
     order.timeline.iter().map(|e| e.event_type.as_str()).collect()

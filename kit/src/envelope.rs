@@ -39,6 +39,21 @@ impl Cause {
     }
 }
 
+/// The events of an order that shipped with its payment captured, in flow order: what the chaos
+/// check expects of a shipped order and the end-to-end tests of its timeline.
+pub const SHIPPED_FLOW: [&str; 10] = [
+    "OrderPlaced",
+    "PaymentAuthorized",
+    "StockReserved",
+    "Picked",
+    "Sorted",
+    "Packed",
+    "ShipmentRequested",
+    "Labelled",
+    "Shipped",
+    "PaymentCaptured",
+];
+
 /// Every event type name this build knows, as [`event_type`] writes them.
 pub const KNOWN_TYPES: [&str; 22] = [
     "OrderPlaced",

@@ -9,6 +9,7 @@
 
 mod api;
 mod cancel_order;
+mod http;
 mod payment;
 mod place_order;
 mod project;

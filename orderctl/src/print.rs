@@ -8,6 +8,10 @@ pub fn status(status: i32) -> &'static str {
     OrderStatus::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
 }
 
+pub fn payment(order: &Order) -> &'static str {
+    PaymentStatus::try_from(order.payment_status).map_or("UNKNOWN", |s| s.as_str_name())
+}
+
 pub fn time(at: Option<&prost_types::Timestamp>) -> String {
     at.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
         .map_or_else(|| "-".to_owned(), |t| t.format("%H:%M:%S%.3f").to_string())
@@ -26,8 +30,7 @@ pub fn order(order: &Order) {
     if let Some(total) = &order.total {
         println!("total     {}", money(total));
     }
-    let payment = PaymentStatus::try_from(order.payment_status).map_or("UNKNOWN", |s| s.as_str_name());
-    println!("payment   {payment}");
+    println!("payment   {}", payment(order));
     if !order.rejection_reason.is_empty() {
         println!("rejected  {}", order.rejection_reason);
     }

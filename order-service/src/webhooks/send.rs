@@ -38,12 +38,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(pool: PgPool) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("orderflow-webhooks/1")
-            .build()?;
+        let client = crate::http::client("orderflow-webhooks/1", TIMEOUT)?;
         Ok(Self { pool, client })
     }
 

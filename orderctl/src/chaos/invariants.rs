@@ -128,18 +128,7 @@ pub fn check_order(order_id: &str, status: Option<&str>, events: &[Seen], findin
         return;
     };
     let expected: &[&str] = match status {
-        "SHIPPED" | "DELIVERED" => &[
-            "OrderPlaced",
-            "PaymentAuthorized",
-            "StockReserved",
-            "Picked",
-            "Sorted",
-            "Packed",
-            "ShipmentRequested",
-            "Labelled",
-            "Shipped",
-            "PaymentCaptured",
-        ],
+        "SHIPPED" | "DELIVERED" => &envelope::SHIPPED_FLOW,
         "REJECTED" => &["OrderPlaced"],
         "CANCELLED" => &["OrderPlaced", "OrderCancelled"],
         _ => &[],

@@ -121,7 +121,7 @@ pub async fn run(command: OrderApiCommand, mut orders: OrderServiceClient<Author
     match command {
         OrderApiCommand::Place(args) => {
             let order = orders.place_order((*args).into_request()?).await?.into_inner().order.unwrap_or_default();
-            println!("order {} {}", order.order_id, print::status(order.status));
+            println!("order {} {} (payment {})", order.order_id, print::status(order.status), print::payment(&order));
         }
         OrderApiCommand::Get { order_id } => {
             let order = orders.get_order(GetOrderRequest { order_id }).await?.into_inner().order.unwrap_or_default();
@@ -145,12 +145,15 @@ pub async fn run(command: OrderApiCommand, mut orders: OrderServiceClient<Author
             let request = ListOrdersRequest { customer_id, page_size: 50, late, ..Default::default() };
             let page = orders.list_orders(request).await?.into_inner();
             for order in page.orders {
-                let promise = order.delivery_promise.unwrap_or_default();
+                let promise = order.delivery_promise.clone().unwrap_or_default();
                 let late = if promise.late { format!("  LATE: {}", promise.late_reason) } else { String::new() };
+                let held =
+                    if order.hold_reason.is_empty() { String::new() } else { format!("  {}", order.hold_reason) };
                 println!(
-                    "{}  {:<9}  {} line(s)  due {}..{}{late}",
+                    "{}  {:<9}  payment {:<10}  {} line(s)  due {}..{}{late}{held}",
                     order.order_id,
                     print::status(order.status),
+                    print::payment(&order),
                     order.lines.len(),
                     promise.earliest,
                     promise.latest
