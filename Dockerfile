@@ -8,4 +8,6 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/order-service /src/target/release/inventory-service \
      /src/target/release/fulfillment-service /src/target/release/shipping-service /src/target/release/orderctl /usr/local/bin/
+# The development payment gateway's ledger (a named volume in docker-compose.yml).
+RUN mkdir -p /var/lib/gateway && chown nobody /var/lib/gateway
 USER nobody

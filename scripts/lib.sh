@@ -203,7 +203,8 @@ start_stack() {
   # The development payment gateway (docs/payments.md); PAYMENT_GATEWAY_URL (exported) points
   # order-service at another one instead.
   if [ -z "${PAYMENT_GATEWAY_URL:-}" ]; then
-    "$BIN/orderctl" gateway serve --addr "127.0.0.1:${PORTS[gateway]}" >>"$STATE_DIR/logs/gateway.log" 2>&1 &
+    "$BIN/orderctl" gateway serve --addr "127.0.0.1:${PORTS[gateway]}" --ledger "$STATE_DIR/gateway-ledger.jsonl" \
+      >>"$STATE_DIR/logs/gateway.log" 2>&1 &
     PIDS+=($!)
     wait_for_port "${PORTS[gateway]}" "payment gateway" "$!"
     export PAYMENT_GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"

@@ -41,11 +41,13 @@ Orderflow is running. In another shell:
   source $TOKENS_ENV   # development API tokens: ORDERFLOW_TOKEN (every scope) and one per role
   $BIN/orderctl stock list
   $BIN/orderctl order place --line MUG-BLUE:2 --line TEE-M:1
+  $BIN/orderctl order place --line MUG-BLUE:1@1290 --currency EUR --payment-reference pay_decline_1   # declined: REJECTED
   $BIN/orderctl order get <order id>
   $BIN/orderctl order cancel <order id>
   $BIN/orderctl shipment deliver <tracking number>
   $BIN/orderctl order list --late                  # orders behind their delivery promise
   $BIN/orderctl webhooks list                      # tail -f $WEBHOOK_LOG: the receiver's verified deliveries
+  PAYMENT_GATEWAY_URL=$PAYMENT_GATEWAY_URL $BIN/orderctl gateway ledger   # the payment gateway's authorisations, captures, voids
 
 Operators (no token needed; these read the topics and the services' databases):
 
@@ -58,6 +60,7 @@ Operators (no token needed; these read the topics and the services' databases):
 
 PostgreSQL: postgres://postgres@127.0.0.1:$PG_PORT/<orders|inventory|fulfillment|shipping>
 Kafka (tansu): $KAFKA_BROKERS
+Payment gateway (development, docs/payments.md): $PAYMENT_GATEWAY_URL
 Logs: $STATE_DIR/logs/
 
 Press Ctrl-C to stop everything.

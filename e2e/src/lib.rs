@@ -117,7 +117,9 @@ async fn start_gateway(shutdown: &CancellationToken) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let stopped = shutdown.clone().cancelled_owned();
     tokio::spawn(async move {
-        axum::serve(listener, order_service::gateway_simulator::router()).with_graceful_shutdown(stopped).await
+        axum::serve(listener, order_service::gateway_simulator::router(None).unwrap())
+            .with_graceful_shutdown(stopped)
+            .await
     });
     addr
 }

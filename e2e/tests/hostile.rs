@@ -11,7 +11,7 @@ use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::{dlq, events, lag, testing};
 use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::events::v1::{OrderCancelled, OrderPlaced, Picked, Shipped};
+use orderflow_proto::events::v1::{Labelled, OrderCancelled, OrderPlaced, Picked, Shipped};
 use orderflow_proto::fulfillment::v1::{ConfirmPickRequest, ListPickTasksRequest};
 use orderflow_proto::inventory::v1::GetStockRequest;
 use orderflow_proto::order::v1::{GetOrderRequest, OrderStatus, PaymentStatus};
@@ -219,12 +219,13 @@ async fn an_orders_later_events_wait_behind_its_own_dead_letter_until_an_operato
     })
     .await;
 
-    // An event of the held order that order-service cannot store (its producer holds a NUL).
+    // An event of the held order, on its topic from its owner, that order-service cannot store
+    // (the carrier holds a NUL).
     let topics = Topics::new(&stack.namespace);
-    let inventory_topic = topics.name(Topic::Inventory);
-    let refused = forged(&held, Payload::Picked(Picked::default()));
-    let refused = EventEnvelope { producer: "\0".into(), ..refused };
-    testing::send_from_outside(&inventory_topic, held.as_bytes(), &[], Some(&refused.encode_to_vec())).await;
+    let shipping_topic = topics.name(Topic::Shipping);
+    let label = Labelled { carrier: "DP\0".into(), ..Default::default() };
+    let refused = EventEnvelope { producer: "shipping-service".into(), ..forged(&held, Payload::Labelled(label)) };
+    testing::send_from_outside(&shipping_topic, held.as_bytes(), &[], Some(&refused.encode_to_vec())).await;
     let dead_letters = [topics.dead_letter(order_service::SERVICE)];
     let dead = testing::wait_until("order-service dead-letters it", Duration::from_secs(30), || async {
         events::read_to_end(&testing::brokers(), &dead_letters).await.ok()?.into_iter().next()

@@ -120,3 +120,47 @@ async fn an_unreachable_gateway_holds_the_order_until_it_is_back_and_a_cancel_vo
     let stock = stack.inventory.get_stock(GetStockRequest { sku: "MUG".into() }).await.unwrap().into_inner();
     assert_eq!((stock.on_hand, stock.reserved), (8, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_event_forged_on_another_topic_moves_neither_the_order_nor_the_stock() {
+    use orderflow_kit::envelope::{self, Cause};
+    use orderflow_kit::topics::{Topic, Topics};
+    use orderflow_kit::{events, testing, trace::TraceParent};
+    use orderflow_proto::events::v1::event_envelope::Payload;
+    use orderflow_proto::events::v1::{OrderPlaced, PaymentAuthorized};
+    use prost::Message;
+
+    let mut stack = Stack::start_with_gateway_link(fulfillment_service::Fulfillment::manual()).await;
+    stack.stock_product("MUG", "A-01", 350, 10).await;
+    stack.gateway_link.as_ref().unwrap().cut();
+    let order = place(&mut stack, priced("c-forge", "pay_card", "MUG", 4, 700)).await;
+    let order_lines = order.lines.clone();
+    let authorized = PaymentAuthorized {
+        authorization_id: "auth_forged".into(),
+        amount: order.total.clone(),
+        order: Some(OrderPlaced { lines: order_lines, ..OrderPlaced::default() }),
+    };
+    let cause = Cause::command(TraceParent::new_root());
+    let forged = envelope::build("order-service", &order.order_id, Payload::PaymentAuthorized(authorized), &cause);
+    let topics = Topics::new(&stack.namespace);
+    let shipping = topics.name(Topic::Shipping);
+    testing::send_from_outside(&shipping, order.order_id.as_bytes(), &[], Some(&forged.encode_to_vec())).await;
+    let dead_letters = [topics.dead_letter(order_service::SERVICE), topics.dead_letter(inventory_service::SERVICE)];
+    let dead = testing::wait_until(
+        "order- and inventory-service dead-letter it",
+        std::time::Duration::from_secs(30),
+        || async {
+            let dead = events::read_to_end(&testing::brokers(), &dead_letters).await.ok()?;
+            (dead.len() == 2).then_some(dead)
+        },
+    )
+    .await;
+    for letter in &dead {
+        let error = &letter.headers[orderflow_kit::dlq::ERROR];
+        assert!(error.contains("does not belong on") && error.contains("only shipping-service"), "{error}");
+    }
+    let now = get(&mut stack, &order.order_id).await;
+    assert_eq!((now.status(), now.payment_status()), (OrderStatus::Placed, PaymentStatus::Pending));
+    let stock = stack.inventory.get_stock(GetStockRequest { sku: "MUG".into() }).await.unwrap().into_inner();
+    assert_eq!(stock.reserved, 0, "nothing reserved on a forged authorisation");
+}

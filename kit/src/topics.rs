@@ -13,22 +13,58 @@ use std::time::Duration;
 /// How long a metadata or watermark request may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The topics of the flow, one per producing service.
+/// The topics of the flow, one per producing service, which alone writes it (operators'
+/// answers to dead letters aside, as on every topic). [`Topic::of_event`] says which event
+/// types each carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    /// order-service: OrderPlaced, OrderCancelled, ShipmentRequested (and operators' answers
-    /// to dead letters of this topic, as on every topic).
+    /// order-service: OrderPlaced, OrderCancelled, ShipmentRequested and the payment's events.
     Orders,
-    /// inventory-service: StockReserved, StockRejected, StockReleased, StockRestocked, LowStock.
+    /// inventory-service: StockReserved, StockHeld, StockRejected, StockReleased,
+    /// StockRestocked, LowStock.
     Inventory,
     /// fulfillment-service: Picked, Sorted, Packed.
     Fulfillment,
-    /// shipping-service: Shipped, ShipmentRejected, Delivered.
+    /// shipping-service: Labelled, Shipped, ShipmentRejected, TrackingUpdated, Delivered,
+    /// Returned.
     Shipping,
 }
 
 impl Topic {
     pub const ALL: [Topic; 4] = [Topic::Orders, Topic::Inventory, Topic::Fulfillment, Topic::Shipping];
+
+    /// The service that publishes to this topic: the producer its events must name.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Topic::Orders => "order-service",
+            Topic::Inventory => "inventory-service",
+            Topic::Fulfillment => "fulfillment-service",
+            Topic::Shipping => "shipping-service",
+        }
+    }
+
+    /// The one topic events of `event_type` are published to; `None` for a type this build
+    /// does not know.
+    pub fn of_event(event_type: &str) -> Option<Topic> {
+        Some(match event_type {
+            "OrderPlaced" | "OrderCancelled" | "ShipmentRequested" | "PaymentAuthorized" | "PaymentDeclined"
+            | "PaymentCaptured" | "PaymentVoided" => Topic::Orders,
+            "StockReserved" | "StockHeld" | "StockRejected" | "StockReleased" | "StockRestocked" | "LowStock" => {
+                Topic::Inventory
+            }
+            "Picked" | "Sorted" | "Packed" => Topic::Fulfillment,
+            "Labelled" | "Shipped" | "ShipmentRejected" | "TrackingUpdated" | "Delivered" | "Returned" => {
+                Topic::Shipping
+            }
+            _ => return None,
+        })
+    }
+
+    /// The topic a name (`<namespace>.<stem>.v1`, any namespace) stands for.
+    pub fn from_name(name: &str) -> Option<Topic> {
+        let stem = name.strip_suffix(".v1")?.rsplit('.').next()?;
+        Topic::ALL.into_iter().find(|t| t.stem() == stem)
+    }
 
     pub fn stem(self) -> &'static str {
         match self {
@@ -112,4 +148,23 @@ pub fn watermarks<C: Consumer>(client: &C, topics: &[String]) -> Result<Watermar
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_event_type_has_one_topic_and_names_parse_back() {
+        for event_type in crate::envelope::KNOWN_TYPES {
+            assert!(Topic::of_event(event_type).is_some(), "{event_type}");
+        }
+        assert_eq!(Topic::of_event("OrderTeleported"), None);
+        let topics = Topics::new("ns.with.dots");
+        for topic in Topic::ALL {
+            assert_eq!(Topic::from_name(&topics.name(topic)), Some(topic));
+        }
+        assert_eq!(Topic::from_name(&topics.dead_letter("order-service")), None);
+        assert_eq!(Topic::of_event("PaymentAuthorized").map(Topic::owner), Some("order-service"));
+    }
 }

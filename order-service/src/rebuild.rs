@@ -21,7 +21,7 @@
 use crate::{CONSUMED, project};
 use orderflow_kit::db;
 use orderflow_kit::events::{KafkaError, Read, Reader};
-use orderflow_kit::inbox::{HandlerError, keyed_as_its_order, stored_offsets};
+use orderflow_kit::inbox::{HandlerError, misplaced, stored_offsets};
 use orderflow_kit::topics::Topics;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
@@ -162,7 +162,8 @@ impl Replay {
             for read in batch.drain(..) {
                 self.events += 1;
                 let key = String::from_utf8_lossy(read.key.as_deref().unwrap_or_default());
-                let Some(envelope) = read.envelope.as_ref().ok().filter(|e| keyed_as_its_order(e, &key)) else {
+                let Some(envelope) = read.envelope.as_ref().ok().filter(|e| misplaced(e, &read.topic, &key).is_none())
+                else {
                     self.skipped += 1; // the live consumer dead-lettered it too
                     continue;
                 };

@@ -260,10 +260,8 @@ impl<H: EventHandler> InboxConsumer<H> {
             }
         };
         let label = envelope::type_label(&decoded.envelope.event_type);
-        if !super::keyed_as_its_order(&decoded.envelope, &incoming.key) {
-            // A copy of an order's event under another key would apply out of the order's turn.
-            let reason = "its key is not its order_id: events are keyed by their order";
-            self.dead_letter(conn, incoming, reason, Park::Alone).await?;
+        if let Some(reason) = super::misplaced(&decoded.envelope, &incoming.topic, &incoming.key) {
+            self.dead_letter(conn, incoming, &reason, Park::Alone).await?;
             outcome.dead_lettered += 1;
             metrics::event_consumed(label, "dead_lettered");
             return Ok(Fate::Done);

@@ -54,11 +54,29 @@ pub fn order_id(event: &EventEnvelope) -> Result<uuid::Uuid, HandlerError> {
     crate::types::OrderId::try_from(event).map(|id| id.uuid()).map_err(|e| HandlerError::Rejected(e.to_string()))
 }
 
-/// Whether `event` travels under its own order's key (or is not about an order: stock events
-/// carry no order id and are keyed by SKU). An event keyed otherwise is never applied: it
-/// would apply outside its order's turn. A rebuild skips it as the live consumer does.
-pub fn keyed_as_its_order(event: &EventEnvelope, key: &str) -> bool {
-    event.order_id.is_empty() || event.order_id == key
+/// Why `event`, read from `topic` under `key`, is never applied (it is dead-lettered), or
+/// `None` if it may be: it must travel under its own order's key (stock events carry no order
+/// id and are keyed by SKU), else it would apply outside its order's turn; and it must be a
+/// type its topic carries, from the topic's owner, else it is forged (only the owner writes
+/// its topic; a topic this build does not know is not judged). A rebuild skips it as the live
+/// consumer does.
+pub fn misplaced(event: &EventEnvelope, topic: &str, key: &str) -> Option<String> {
+    if !event.order_id.is_empty() && event.order_id != key {
+        return Some("its key is not its order_id: events are keyed by their order".into());
+    }
+    let on = crate::topics::Topic::from_name(topic)?;
+    let home = crate::topics::Topic::of_event(&event.event_type);
+    if home.is_some_and(|home| home != on) || event.producer != on.owner() {
+        let (event_type, producer) = (
+            incoming::stored_text(event.event_type.as_bytes(), 100),
+            incoming::stored_text(event.producer.as_bytes(), 100),
+        );
+        return Some(format!(
+            "a {event_type} from {producer:?} does not belong on {topic}: only {} publishes there, and only its own events",
+            on.owner()
+        ));
+    }
+    None
 }
 
 /// A service's reaction to consumed events, run inside the batch transaction.

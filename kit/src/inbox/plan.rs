@@ -61,7 +61,7 @@ pub fn plain(consumed: &[&Incoming], parked_keys: &HashSet<String>) -> Option<Ve
                 return None;
             }
             let decoded = envelope::decode(incoming.payload.as_deref()).ok()?;
-            super::keyed_as_its_order(&decoded.envelope, &incoming.key).then_some(decoded)
+            super::misplaced(&decoded.envelope, &incoming.topic, &incoming.key).is_none().then_some(decoded)
         })
         .collect()
 }
@@ -127,6 +127,28 @@ mod tests {
         }
         let parked = HashSet::from(["o1".to_owned()]);
         assert!(plain(&[&good], &parked).is_none(), "its key waits behind a dead letter");
+    }
+
+    #[test]
+    fn an_event_off_its_topic_or_from_another_producer_is_misplaced() {
+        let sorted = |producer: &str| {
+            let payload = Payload::Sorted(Sorted { tote_id: "T".into() });
+            envelope::build(producer, "o1", payload, &envelope::Cause::command(TraceParent::new_root()))
+        };
+        let fulfillment = "ns.fulfillment.v1";
+        assert_eq!(super::super::misplaced(&sorted("fulfillment-service"), fulfillment, "o1"), None);
+        let forged = super::super::misplaced(&sorted("fulfillment-service"), "ns.shipping.v1", "o1").unwrap();
+        assert!(forged.contains("only shipping-service publishes there"), "{forged}");
+        assert!(super::super::misplaced(&sorted("forger\0"), fulfillment, "o1").unwrap().contains("forger\u{fffd}"));
+        assert!(super::super::misplaced(&sorted("x"), "orders", "o1").is_none(), "a topic this build does not know");
+        let rekeyed = super::super::misplaced(&sorted("fulfillment-service"), fulfillment, "o2").unwrap();
+        assert!(rekeyed.contains("its key is not its order_id"), "{rekeyed}");
+        let mut on_its_topic = incoming("o1", Some(sorted("fulfillment-service").encode_to_vec()));
+        on_its_topic.topic = fulfillment.into();
+        let mut off_it = on_its_topic.clone();
+        off_it.topic = "ns.orders.v1".into();
+        assert!(plain(&[&on_its_topic], &HashSet::new()).is_some());
+        assert!(plain(&[&on_its_topic, &off_it], &HashSet::new()).is_none(), "the careful path dead-letters it");
     }
 
     #[test]

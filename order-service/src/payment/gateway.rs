@@ -1,6 +1,9 @@
-//! The port to the payment gateway: one call per action, answered as an [`Outcome`]. A call
-//! that times out, cannot connect or is answered 5xx/429 is `Failed` (tried again later with
-//! the same idempotency key); only a 402 (or another 4xx) to an authorisation declines it.
+//! The port to the payment gateway: one call per action, answered as an [`Outcome`]. Only a
+//! 402 (declined), or a 400/422 (the gateway refuses the request as it is: the payment data is
+//! not one it accepts) to an authorisation declines it; anything else that settles nothing (no
+//! connection, a timeout, 5xx, 429, 401/403 from a misconfigured gateway, a 409 for a call in
+//! flight) is `Failed` and tried again later with the same idempotency key. What the gateway
+//! says is kept to 500 characters without control characters (it is stored and shown).
 
 use super::api::{Answer, AuthorizeRequest, CaptureRequest, IDEMPOTENCY_KEY};
 use super::domain::{Action, Outcome};
@@ -63,12 +66,38 @@ impl Gateway {
             Err(error) => return Outcome::Failed { error: format!("the gateway is unreachable: {error}") },
         };
         let status = response.status();
-        let answer: Answer = match response.text().await {
-            Ok(text) => serde_json::from_str(&text).unwrap_or_else(|_| Answer { reason: text, ..Answer::default() }),
+        let text = match read_capped(response).await {
+            Ok(text) => text,
             Err(error) => return Outcome::Failed { error: format!("reading the gateway's answer: {error}") },
         };
+        let mut answer: Answer =
+            serde_json::from_str(&text).unwrap_or_else(|_| Answer { reason: text, ..Answer::default() });
+        answer.reason = clean(&answer.reason);
+        answer.id = clean(&answer.id);
         outcome(action, status, answer)
     }
+}
+
+/// Longest answer read, and longest text kept from it.
+const MAX_ANSWER: usize = 64 * 1024;
+const MAX_TEXT: usize = 500;
+
+/// The answer's body, up to [`MAX_ANSWER`] bytes (the rest is not read).
+async fn read_capped(mut response: reqwest::Response) -> reqwest::Result<String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER - body.len())]);
+        if body.len() >= MAX_ANSWER {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `text` as it may be stored: no control characters (PostgreSQL refuses NUL), at most
+/// [`MAX_TEXT`] characters.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(MAX_TEXT).collect()
 }
 
 /// What an HTTP answer means for `action`.
@@ -84,7 +113,7 @@ fn outcome(action: Action, status: StatusCode, answer: Answer) -> Outcome {
         }
         (Action::Authorize, "AUTHORIZED") if status.is_success() => Outcome::Authorized { authorization_id: answer.id },
         (Action::Authorize, _) if status == StatusCode::PAYMENT_REQUIRED => Outcome::Declined { reason: answer.reason },
-        (Action::Authorize, _) if status.is_client_error() => {
+        (Action::Authorize, _) if status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY => {
             Outcome::Declined { reason: format!("the gateway refused the request ({status}): {}", answer.reason) }
         }
         (Action::Capture, "CAPTURED") if status.is_success() => Outcome::Captured { capture_id: answer.id },
@@ -117,7 +146,14 @@ mod tests {
             panic!("a refused authorisation is declined")
         };
         assert!(reason.contains("400"), "{reason}");
-        for status in [StatusCode::SERVICE_UNAVAILABLE, StatusCode::TOO_MANY_REQUESTS, StatusCode::BAD_GATEWAY] {
+        for status in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
+        ] {
             assert!(matches!(outcome(Action::Authorize, status, Answer::default()), Outcome::Failed { .. }));
         }
         assert_eq!(
@@ -130,6 +166,12 @@ mod tests {
         ));
         assert_eq!(outcome(Action::Void, ok, answer("VOIDED", "", "")), Outcome::Voided);
         assert!(matches!(outcome(Action::Void, ok, answer("CAPTURED", "", "")), Outcome::Failed { .. }));
+    }
+
+    #[test]
+    fn what_the_gateway_says_is_kept_short_and_storable() {
+        assert_eq!(clean("card\0 declined\n"), "card declined");
+        assert_eq!(clean(&"x".repeat(10_000)).len(), MAX_TEXT);
     }
 
     #[test]

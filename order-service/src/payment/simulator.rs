@@ -2,7 +2,8 @@
 //! with its own ledger in memory. Test references: a `payment_reference` starting with
 //! `pay_decline` is declined; one starting with `pay_flaky` fails its first two calls (of any
 //! kind) with a 503. Answers are kept by idempotency key: a repeated call is answered as the
-//! first was; a key reused with a different request is refused (409).
+//! first was; a key reused with a different request is refused (409). With a ledger file, every
+//! change is appended to it as a JSON line and read back at start: a restart loses nothing.
 
 use super::api::{Answer, AuthorizeRequest, CaptureRequest, Entry, IDEMPOTENCY_KEY, Ledger as Entries};
 use axum::Router;
@@ -10,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -27,20 +29,33 @@ struct Ledger {
     /// Calls per flaky reference.
     calls: HashMap<String, u32>,
     next_id: u64,
+    /// Where changes are appended, if anywhere.
+    file: Option<std::fs::File>,
+}
+
+/// One line of the ledger file: an answer kept under its idempotency key, or an authorisation
+/// as it is after a change.
+#[derive(Debug, Serialize, Deserialize)]
+enum Record {
+    Answer { key: String, request: String, status: u16, answer: Answer },
+    Entry(Entry),
 }
 
 type Shared = Arc<Mutex<Ledger>>;
 
-/// The gateway's routes, on a fresh ledger.
-pub fn router() -> Router {
-    let ledger: Shared = Arc::default();
-    Router::new()
+/// The gateway's routes, on a fresh ledger, or on the one `file` holds (appended to from then on).
+pub fn router(file: Option<&std::path::Path>) -> std::io::Result<Router> {
+    let ledger: Shared = Arc::new(Mutex::new(match file {
+        Some(path) => Ledger::open(path)?,
+        None => Ledger::default(),
+    }));
+    Ok(Router::new()
         .route("/v1/authorizations", post(authorize))
         .route("/v1/authorizations/{key}/capture", post(capture))
         .route("/v1/authorizations/{key}/void", post(void))
         .route("/v1/ledger", get(ledger_entries))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(ledger)
+        .with_state(ledger))
 }
 
 fn reply(status: StatusCode, answer: &Answer) -> Response {
@@ -53,6 +68,39 @@ fn refused(status: StatusCode, state: &str, reason: &str) -> (StatusCode, Answer
 }
 
 impl Ledger {
+    /// The ledger `path` holds (none if it does not exist yet), appending to it from now on.
+    fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::BufRead;
+        let mut ledger = Self::default();
+        if let Ok(existing) = std::fs::File::open(path) {
+            for line in std::io::BufReader::new(existing).lines() {
+                match serde_json::from_str(&line?) {
+                    Ok(Record::Answer { key, request, status, answer }) => {
+                        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                        ledger.answers.insert(key, (request, status, answer));
+                    }
+                    Ok(Record::Entry(entry)) => {
+                        ledger.entries.insert(entry.authorization_key.clone(), entry);
+                    }
+                    Err(error) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error)),
+                }
+                ledger.next_id += 1; // every new id is written at least once: ids stay unique
+            }
+        }
+        ledger.file = Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?);
+        Ok(ledger)
+    }
+
+    /// Appends `record` to the file, if there is one.
+    fn write(&mut self, record: &Record) {
+        use std::io::Write;
+        let Some(file) = self.file.as_mut() else { return };
+        let line = serde_json::to_string(record).unwrap_or_default() + "\n";
+        if let Err(error) = file.write_all(line.as_bytes()) {
+            tracing::error!(%error, "writing the gateway's ledger file");
+        }
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("{prefix}_{:08}", self.next_id)
@@ -68,12 +116,14 @@ impl Ledger {
         *calls <= FLAKY_FAILURES
     }
 
-    /// Answers a call under idempotency `key` with `request`: a repeat as the first time, else
-    /// `decide` (its answer kept when it settled something: 2xx or 402).
+    /// Answers a call under idempotency `key` with `request` about the authorisation `auth`: a
+    /// repeat as the first time, else `decide` (its answer kept when it settled something: 2xx
+    /// or 402; the authorisation as it is then written to the file).
     fn once(
         &mut self,
         key: &str,
         request: String,
+        auth: &str,
         decide: impl FnOnce(&mut Self) -> (StatusCode, Answer),
     ) -> (StatusCode, Answer) {
         if let Some((first, status, answer)) = self.answers.get(key) {
@@ -84,7 +134,17 @@ impl Ledger {
         }
         let (status, answer) = decide(self);
         if status.is_success() || status == StatusCode::PAYMENT_REQUIRED {
-            self.answers.insert(key.to_owned(), (request, status, answer.clone()));
+            if let Some(entry) = self.entries.get(auth).cloned() {
+                self.write(&Record::Entry(entry));
+            }
+            let (key, code) = (key.to_owned(), status.as_u16());
+            self.write(&Record::Answer {
+                key: key.clone(),
+                request: request.clone(),
+                status: code,
+                answer: answer.clone(),
+            });
+            self.answers.insert(key, (request, status, answer.clone()));
         }
         (status, answer)
     }
@@ -133,14 +193,15 @@ impl Ledger {
         if self.flaky(&reference) {
             return refused(StatusCode::SERVICE_UNAVAILABLE, "", "try again (test reference)");
         }
-        let capture_id = self.id("cap");
-        let Some(entry) = self.entries.get_mut(key) else { return refused(StatusCode::NOT_FOUND, "", "gone") };
+        let Some(entry) = self.entries.get(key) else { return refused(StatusCode::NOT_FOUND, "", "gone") };
         if entry.status != "AUTHORIZED" {
             return refused(StatusCode::CONFLICT, &entry.status, "only an authorised payment can be captured");
         }
         if request.amount_minor < 0 || request.amount_minor > entry.amount_minor {
             return refused(StatusCode::UNPROCESSABLE_ENTITY, &entry.status, "more than was authorised");
         }
+        let capture_id = self.id("cap");
+        let Some(entry) = self.entries.get_mut(key) else { return refused(StatusCode::NOT_FOUND, "", "gone") };
         entry.status = "CAPTURED".into();
         entry.captures += 1;
         entry.captured_minor = request.amount_minor;
@@ -185,7 +246,9 @@ async fn authorize(State(ledger): State<Shared>, headers: HeaderMap, body: Strin
         Ok(request) => request,
         Err(error) => return reply_refused(StatusCode::BAD_REQUEST, &format!("the body: {error}")),
     };
-    let (status, answer) = locked(&ledger).once(&key, body, |l| l.authorize(&request));
+    let canonical = serde_json::to_string(&request).unwrap_or_default();
+    let auth = request.authorization_key.clone();
+    let (status, answer) = locked(&ledger).once(&key, canonical, &auth, |l| l.authorize(&request));
     reply(status, &answer)
 }
 
@@ -195,13 +258,14 @@ async fn capture(State(ledger): State<Shared>, Path(auth): Path<String>, headers
         Ok(request) => request,
         Err(error) => return reply_refused(StatusCode::BAD_REQUEST, &format!("the body: {error}")),
     };
-    let (status, answer) = locked(&ledger).once(&key, format!("{auth} {body}"), |l| l.capture(&auth, &request));
+    let canonical = format!("{auth} {}", request.amount_minor);
+    let (status, answer) = locked(&ledger).once(&key, canonical, &auth, |l| l.capture(&auth, &request));
     reply(status, &answer)
 }
 
 async fn void(State(ledger): State<Shared>, Path(auth): Path<String>, headers: HeaderMap) -> Response {
     let Some(key) = idempotency_key(&headers) else { return reply_refused(StatusCode::BAD_REQUEST, NO_KEY) };
-    let (status, answer) = locked(&ledger).once(&key, auth.clone(), |l| l.void(&auth));
+    let (status, answer) = locked(&ledger).once(&key, auth.clone(), &auth, |l| l.void(&auth));
     reply(status, &answer)
 }
 
@@ -230,7 +294,7 @@ mod tests {
 
     fn authorize(ledger: &mut Ledger, idempotency: &str, request: &AuthorizeRequest) -> (StatusCode, Answer) {
         let body = serde_json::to_string(request).unwrap();
-        ledger.once(idempotency, body, |l| l.authorize(request))
+        ledger.once(idempotency, body, &request.authorization_key, |l| l.authorize(request))
     }
 
     #[test]
@@ -243,13 +307,31 @@ mod tests {
         let other = authorization("o1", "pay_1", 9_999);
         assert_eq!(authorize(&mut ledger, "o1:authorize", &other).0, StatusCode::CONFLICT, "same key, other request");
         let capture = CaptureRequest { amount_minor: 2_500 };
-        let once = ledger.once("o1:capture", "c".into(), |l| l.capture("o1", &capture));
+        let once = ledger.once("o1:capture", "c".into(), "o1", |l| l.capture("o1", &capture));
         assert_eq!(once.1.status, "CAPTURED");
-        assert_eq!(ledger.once("o1:capture", "c".into(), |l| l.capture("o1", &capture)), once);
+        assert_eq!(ledger.once("o1:capture", "c".into(), "o1", |l| l.capture("o1", &capture)), once);
         assert_eq!(ledger.capture("o1", &capture).0, StatusCode::CONFLICT, "a second capture under another key");
         assert_eq!(ledger.void("o1").0, StatusCode::CONFLICT, "a captured payment is not voided");
         let entry = &ledger.entries["o1"];
         assert_eq!((entry.captures, entry.captured_minor, entry.status.as_str()), (1, 2_500, "CAPTURED"));
+    }
+
+    #[test]
+    fn a_ledger_file_brings_everything_back_after_a_restart() {
+        let path = std::env::temp_dir().join(format!("gateway-{}.jsonl", uuid::Uuid::new_v4()));
+        let mut ledger = Ledger::open(&path).unwrap();
+        let request = authorization("o1", "pay_1", 700);
+        let (_, authorised) = authorize(&mut ledger, "o1:authorize", &request);
+        let capture = CaptureRequest { amount_minor: 700 };
+        let captured = ledger.once("o1:capture", "c".into(), "o1", |l| l.capture("o1", &capture));
+        drop(ledger);
+        let mut again = Ledger::open(&path).unwrap();
+        assert_eq!(again.entries["o1"].status, "CAPTURED");
+        assert_eq!(authorize(&mut again, "o1:authorize", &request).1, authorised, "answered as before the restart");
+        assert_eq!(again.once("o1:capture", "c".into(), "o1", |l| l.capture("o1", &capture)), captured);
+        let (_, other) = authorize(&mut again, "o2:authorize", &authorization("o2", "pay_1", 5));
+        assert_ne!(other.id, authorised.id, "ids stay unique across restarts");
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The `payments` table: one row per order while a gateway call is due for it. Every writer
-//! holds the order's row lock, so a row's action is always what the order's view needs
-//! (`domain::needed`).
+//! The `payments` table: one row per order while a gateway call is due for it. Whoever changes
+//! a row's action holds the order's row lock, so the action is always what the order's view
+//! needs (`domain::needed`). A worker takes rows with a lease (`claim`) and gives back only
+//! rows still under its own lease (`retry_all`, `release`): a row another worker took since,
+//! after this lease ran out, is left to that worker.
 
 use super::domain::Action;
 use chrono::{DateTime, Utc};
@@ -17,6 +19,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub order_id: Uuid,
+    /// Until when this worker holds it: also the token that says the row is still its own.
+    pub lease: DateTime<Utc>,
     pub action: Action,
     pub cause: EventEnvelope,
     pub attempts: u32,
@@ -55,6 +59,7 @@ pub async fn schedule_all(
 #[derive(sqlx::FromRow)]
 struct Row {
     order_id: Uuid,
+    leased_until: DateTime<Utc>,
     action: String,
     cause: Vec<u8>,
     attempts: i32,
@@ -71,7 +76,7 @@ where
          WHERE p.order_id IN (SELECT order_id FROM payments WHERE due_at <= now() \
            AND (leased_until IS NULL OR leased_until < now()) ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
          AND o.order_id = p.order_id \
-         RETURNING p.order_id, p.action, p.cause, p.attempts, o.placed",
+         RETURNING p.order_id, p.leased_until, p.action, p.cause, p.attempts, o.placed",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
@@ -80,34 +85,43 @@ where
     Ok(rows
         .into_iter()
         .filter_map(|row| {
-            Some(Claimed {
+            let claimed = Some(Claimed {
                 order_id: row.order_id,
+                lease: row.leased_until,
                 action: Action::parse(&row.action)?,
                 cause: EventEnvelope::decode(row.cause.as_slice()).ok()?,
                 attempts: u32::try_from(row.attempts).unwrap_or(0),
                 placed: OrderPlaced::decode(row.placed.as_slice()).ok()?,
-            })
+            });
+            if claimed.is_none() {
+                tracing::error!(order_id = %row.order_id, action = %row.action, "a due payment call cannot be read; left leased");
+            }
+            claimed
         })
         .collect())
 }
 
-/// Failed calls: each tried again at its time, with its error kept.
-pub async fn retry_all(
-    conn: &mut PgConnection,
-    failed: &[(Uuid, u32, DateTime<Utc>, String)],
-) -> Result<(), sqlx::Error> {
+/// A failed call, to be tried again: the order, the lease it was taken under, the attempts so
+/// far, when, and the error.
+pub type Retry = (Uuid, DateTime<Utc>, u32, DateTime<Utc>, String);
+
+/// Failed calls still under their lease: each tried again at its time, with its error kept.
+pub async fn retry_all(conn: &mut PgConnection, failed: &[Retry]) -> Result<(), sqlx::Error> {
     if failed.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = failed.iter().map(|(id, ..)| *id).collect();
-    let attempts: Vec<i32> = failed.iter().map(|(_, n, ..)| i32::try_from(*n).unwrap_or(i32::MAX)).collect();
-    let due: Vec<DateTime<Utc>> = failed.iter().map(|(_, _, at, _)| *at).collect();
+    let leases: Vec<DateTime<Utc>> = failed.iter().map(|(_, lease, ..)| *lease).collect();
+    let attempts: Vec<i32> = failed.iter().map(|(_, _, n, ..)| i32::try_from(*n).unwrap_or(i32::MAX)).collect();
+    let due: Vec<DateTime<Utc>> = failed.iter().map(|(.., at, _)| *at).collect();
     let errors: Vec<&str> = failed.iter().map(|(.., e)| e.as_str()).collect();
     sqlx::query(
         "UPDATE payments p SET attempts = f.n, due_at = f.due, last_error = f.error, leased_until = NULL \
-         FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[]) AS f(id, n, due, error) WHERE p.order_id = f.id",
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::int4[], $4::timestamptz[], $5::text[]) \
+         AS f(id, lease, n, due, error) WHERE p.order_id = f.id AND p.leased_until = f.lease",
     )
     .bind(ids)
+    .bind(leases)
     .bind(attempts)
     .bind(due)
     .bind(errors)
@@ -116,14 +130,20 @@ pub async fn retry_all(
     Ok(())
 }
 
-/// Gives back the calls of `order_ids` a worker took and settled nothing for.
-pub async fn release(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    if order_ids.is_empty() {
+/// Gives back calls a worker took (order, lease) and settled nothing for, if still its own.
+pub async fn release(conn: &mut PgConnection, taken: &[(Uuid, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
+    if taken.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE payments SET leased_until = NULL WHERE order_id = ANY($1)")
-        .bind(order_ids)
-        .execute(conn)
-        .await?;
+    let ids: Vec<Uuid> = taken.iter().map(|(id, _)| *id).collect();
+    let leases: Vec<DateTime<Utc>> = taken.iter().map(|(_, lease)| *lease).collect();
+    sqlx::query(
+        "UPDATE payments p SET leased_until = NULL FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, lease) \
+         WHERE p.order_id = t.id AND p.leased_until = t.lease",
+    )
+    .bind(ids)
+    .bind(leases)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 async fn gateway() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, simulator::router()).await });
+    tokio::spawn(async move { axum::serve(listener, simulator::router(None).unwrap()).await });
     url
 }
 

@@ -20,11 +20,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Most calls one round takes, and makes at once.
-const BATCH: i64 = 64;
-const CONCURRENT: usize = 32;
-/// A taken call's lease: longer than the gateway's timeout.
-const LEASE: Duration = Duration::from_secs(3 * gateway::TIMEOUT.as_secs());
+/// Most calls one round takes; it makes them all at once.
+const BATCH: usize = 64;
+/// A taken call's lease: a round's calls (at most the gateway's timeout) and its settling.
+const LEASE: Duration = Duration::from_secs(6 * gateway::TIMEOUT.as_secs());
+/// Times a settle is tried when the database fails it transiently (a deadlock, a lost
+/// connection) before the round gives up and the calls wait out their lease.
+const SETTLE_TRIES: u32 = 3;
 /// How often the worker looks for due calls when nothing woke it.
 const IDLE: Duration = Duration::from_millis(250);
 
@@ -46,7 +48,7 @@ impl Worker {
 
     /// One round: the due calls made and settled; how many.
     pub async fn round(&self) -> Result<usize, sqlx::Error> {
-        let claimed = store::claim(&self.pool, BATCH, LEASE).await?;
+        let claimed = store::claim(&self.pool, BATCH as i64, LEASE).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -55,12 +57,19 @@ impl Worker {
                 let outcome = self.gateway.call(call.order_id, call.action, &call.placed).await;
                 (call, outcome)
             })
-            .buffer_unordered(CONCURRENT)
+            .buffer_unordered(BATCH)
             .collect()
             .await;
         let n = answered.len();
-        // If this fails the leases run out and the calls are made again, with the same keys.
-        self.settle(answered).await?;
+        let mut tries = 1;
+        // If this fails for good the leases run out and the calls are made again, with the same keys.
+        while let Err(error) = self.settle(answered.clone()).await {
+            if tries == SETTLE_TRIES || !orderflow_kit::db::transient(&error) {
+                return Err(error);
+            }
+            tracing::warn!(%error, tries, "settling payments failed transiently; again");
+            tries += 1;
+        }
         Ok(n)
     }
 
@@ -76,13 +85,13 @@ impl Worker {
             let id = call.order_id;
             let Some(view) = views.get(&id) else { continue };
             if domain::needed(view) != Some(call.action) {
-                released.push(id); // settled meanwhile, or cancelled while authorising: the row says what is due
+                released.push((id, call.lease)); // settled meanwhile, or cancelled while authorising: the row says what is due
                 continue;
             }
             let failed = |error: String| {
                 let attempt = call.attempts + 1;
                 tracing::warn!(order_id = %id, action = call.action.as_str(), attempt, %error, "payment call failed; retrying");
-                (id, attempt, Utc::now() + retry_after(attempt), error)
+                (id, call.lease, attempt, Utc::now() + retry_after(attempt), error)
             };
             if let Outcome::Failed { error } = &outcome {
                 retries.push(failed(error.clone()));

@@ -8,6 +8,7 @@ use crate::{payment, request_shipment, store, webhooks};
 use orderflow_kit::envelope::{self, EventEnvelope};
 use orderflow_kit::inbox::{self, EventHandler, HandlerError};
 use orderflow_kit::outbox;
+use orderflow_proto::events::v1::event_envelope::Payload;
 use sqlx::postgres::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -23,10 +24,7 @@ pub struct Projection {
 /// now, or `None` for events that are not about an order. Decides nothing; the live projection
 /// and a rebuild share it.
 pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Option<(View, View)>, HandlerError> {
-    let Some(payload) = event.payload.as_ref() else { return Ok(None) };
-    let Some(step) = domain::timeline_step(envelope::event_type(payload)) else {
-        return Ok(None); // stock-only events (restocks, low-stock alerts) are not about an order
-    };
+    let Some((payload, step)) = about_an_order(event) else { return Ok(None) };
     let order_id = inbox::order_id(event)?;
     let Some(view) = store::lock_view(conn, order_id).await? else {
         return Err(HandlerError::Rejected(format!("unknown order {order_id}")));
@@ -37,6 +35,14 @@ pub async fn apply(conn: &mut PgConnection, event: &EventEnvelope) -> Result<Opt
     }
     store::append_timeline(conn, order_id, event, step).await?;
     Ok(Some((view, next)))
+}
+
+/// The event's payload and timeline step if it is about an order; `None` for stock-only events
+/// (restocks, low-stock alerts). (order-service's own events never arrive here: the consumer
+/// dead-letters an event that is not its topic's, `inbox::misplaced`.)
+fn about_an_order(event: &EventEnvelope) -> Option<(&Payload, i32)> {
+    let payload = event.payload.as_ref()?;
+    domain::timeline_step(envelope::event_type(payload)).map(|step| (payload, step))
 }
 
 impl EventHandler for Projection {
@@ -55,8 +61,7 @@ impl EventHandler for Projection {
     async fn handle_all(&self, conn: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), HandlerError> {
         let mut about = Vec::with_capacity(events.len());
         for event in events {
-            let Some(payload) = event.payload.as_ref() else { continue };
-            let Some(step) = domain::timeline_step(envelope::event_type(payload)) else { continue };
+            let Some((payload, step)) = about_an_order(event) else { continue };
             about.push((inbox::order_id(event)?, *event, payload, step));
         }
         if about.is_empty() {

@@ -9,8 +9,8 @@ use orderflow_kit::topics::{Topic, Topics};
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::{ServiceError, testing};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine};
+use orderflow_proto::events::v1::StockReserved;
 use orderflow_proto::events::v1::event_envelope::Payload;
-use orderflow_proto::events::v1::{OrderCancelled, StockReserved};
 use orderflow_proto::order::v1::{Order, OrderStatus, PlaceOrderRequest, TimelineEntry, WatchOrderResponse};
 use sqlx::PgPool;
 use std::num::NonZeroUsize;
@@ -104,8 +104,8 @@ async fn a_watcher_hears_of_each_committed_timeline_row_and_ends_with_the_order(
     assert_eq!(last_event(&next().await.unwrap().unwrap()), (OrderStatus::Placed, "OrderPlaced".into()));
     commit(&pool, order_id, Payload::StockReserved(StockReserved::default())).await;
     assert_eq!(last_event(&next().await.unwrap().unwrap()), (OrderStatus::Reserved, "StockReserved".into()));
-    commit(&pool, order_id, Payload::OrderCancelled(OrderCancelled::default())).await;
-    assert_eq!(last_event(&next().await.unwrap().unwrap()), (OrderStatus::Cancelled, "OrderCancelled".into()));
+    commit(&pool, order_id, Payload::Delivered(orderflow_proto::events::v1::Delivered::default())).await;
+    assert_eq!(last_event(&next().await.unwrap().unwrap()), (OrderStatus::Delivered, "Delivered".into()));
     assert!(next().await.is_none(), "the stream ends with the order");
 
     let left = || async { watchers.watched().is_empty().then_some(()) };

@@ -19,6 +19,10 @@ pub enum GatewayCommand {
 pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_ADDR", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
     pub addr: SocketAddr,
+    /// Keep the ledger in this file (JSON lines, appended; read back at start), so a restart
+    /// loses nothing. Without it the ledger lives as long as the process.
+    #[arg(long, env = "GATEWAY_LEDGER")]
+    pub ledger: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -37,7 +41,9 @@ pub async fn run(command: GatewayCommand) -> anyhow::Result<()> {
             let stopped = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            axum::serve(listener, order_service::gateway_simulator::router()).with_graceful_shutdown(stopped).await?;
+            let router = order_service::gateway_simulator::router(args.ledger.as_deref())
+                .with_context(|| format!("the ledger file {:?}", args.ledger))?;
+            axum::serve(listener, router).with_graceful_shutdown(stopped).await?;
             Ok(())
         }
         GatewayCommand::Ledger(args) => {
