@@ -72,11 +72,12 @@ where
     E: Executor<'c, Database = Postgres>,
 {
     let rows: Vec<Row> = sqlx::query_as(
-        "UPDATE payments p SET leased_until = now() + make_interval(secs => $2) FROM orders o \
+        // The order as placed by its primary key, row by row: a join could scan every order.
+        "UPDATE payments p SET leased_until = now() + make_interval(secs => $2) \
          WHERE p.order_id IN (SELECT order_id FROM payments WHERE due_at <= now() \
            AND (leased_until IS NULL OR leased_until < now()) ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         AND o.order_id = p.order_id \
-         RETURNING p.order_id, p.leased_until, p.action, p.cause, p.attempts, o.placed",
+         RETURNING p.order_id, p.leased_until, p.action, p.cause, p.attempts, \
+           (SELECT o.placed FROM orders o WHERE o.order_id = p.order_id) AS placed",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
