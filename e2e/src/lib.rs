@@ -29,6 +29,8 @@ pub struct Stack {
     pub fulfillment: FulfillmentServiceClient<Authorized>,
     pub shipping: ShippingServiceClient<Authorized>,
     pub order_channel: Channel,
+    /// shipping-service's channel, with no token.
+    pub shipping_channel: Channel,
     /// The topic namespace of this stack.
     pub namespace: String,
     /// order-service's database.
@@ -234,13 +236,15 @@ impl Stack {
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
         let services = TaskTracker::new();
         let order_channel = start(order, order_addr, &shutdown, &services).await;
+        let shipping_channel = start(shipping, shipping_addr, &shutdown, &services).await;
         Self {
             orders: OrderServiceClient::new(admin(order_channel.clone())),
             inventory: InventoryServiceClient::new(admin(start(inventory, inventory_addr, &shutdown, &services).await)),
             fulfillment: FulfillmentServiceClient::new(admin(
                 start(fulfillment, fulfillment_addr, &shutdown, &services).await,
             )),
-            shipping: ShippingServiceClient::new(admin(start(shipping, shipping_addr, &shutdown, &services).await)),
+            shipping: ShippingServiceClient::new(admin(shipping_channel.clone())),
+            shipping_channel,
             order_channel,
             namespace,
             order_database,

@@ -189,6 +189,7 @@ impl Service {
         let probe = Probe::new(&self.config.kafka_brokers)?;
         let mut tasks = JoinSet::new();
         tasks.spawn(relay.run(shutdown.clone()).in_current_span());
+        tasks.spawn(Arc::clone(&self.config.tokens).reload_on_hangup(shutdown.clone()).in_current_span());
         let pools = [self.pool.clone(), self.consumer_pool.clone()];
         tasks.spawn(monitor_health(pools, probe.clone(), health.clone(), api, shutdown.clone()).in_current_span());
         if let Some(addr) = self.config.metrics_addr {

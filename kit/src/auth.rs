@@ -5,6 +5,7 @@
 //!
 //! Enforced by a tower layer in front of every route ([`AuthLayer`]), so no handler can forget it.
 
+use crate::token_file::TokenStore;
 use futures::future::{Either, Ready, ready};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -80,11 +81,59 @@ pub fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A configured token: who it is for and what it may do.
+/// A configured token: who it is for, what it may do, and whose orders or parcels only, if
+/// it is bound to a customer or a carrier. The auth layer hands it to the call (request
+/// extensions: [`caller`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub name: String,
     pub scopes: Vec<String>,
+    pub binding: Option<Binding>,
+}
+
+/// What a bound token is limited to (the token file's fourth field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// `customer=<id>`: places, reads, lists, watches and cancels only this customer's orders.
+    Customer(String),
+    /// `carrier=<name>`: confirms and scans only this carrier's parcels.
+    Carrier(String),
+}
+
+impl Binding {
+    fn parse(field: &str) -> Result<Self, String> {
+        let (kind, value) =
+            field.split_once('=').ok_or_else(|| format!("{field:?}: expected customer=<id> or carrier=<name>"))?;
+        if value.is_empty() || value.len() > 64 {
+            return Err(format!("{field:?}: the {kind} must be 1 to 64 characters"));
+        }
+        match kind {
+            "customer" => Ok(Self::Customer(value.to_owned())),
+            "carrier" => Ok(Self::Carrier(value.to_owned())),
+            _ => Err(format!("{field:?}: a token is bound to a customer=<id> or a carrier=<name>")),
+        }
+    }
+}
+
+/// The caller of `request`, as the auth layer found it (`None` for calls that need no token).
+pub fn caller<T>(request: &tonic::Request<T>) -> Option<&Caller> {
+    request.extensions().get::<Caller>()
+}
+
+/// The customer `request`'s token is bound to, if any.
+pub fn bound_customer<T>(request: &tonic::Request<T>) -> Option<&str> {
+    match caller(request)?.binding.as_ref()? {
+        Binding::Customer(id) => Some(id),
+        Binding::Carrier(_) => None,
+    }
+}
+
+/// The carrier `request`'s token is bound to, if any.
+pub fn bound_carrier<T>(request: &tonic::Request<T>) -> Option<&str> {
+    match caller(request)?.binding.as_ref()? {
+        Binding::Carrier(name) => Some(name),
+        Binding::Customer(_) => None,
+    }
 }
 
 impl Caller {
@@ -108,8 +157,9 @@ pub struct TokenFileError {
 }
 
 impl Tokens {
-    /// Parses a token file: one token per line, `<name> <sha256-hex> <scope>[,<scope>...]`;
-    /// blank lines and `#` comments are skipped. Scopes are listed in [`scope::KNOWN`].
+    /// Parses a token file: one token per line, `<name> <sha256-hex> <scope>[,<scope>...]`,
+    /// optionally bound with a fourth field, `customer=<id>` or `carrier=<name>`; blank lines
+    /// and `#` comments are skipped. Scopes are listed in [`scope::KNOWN`].
     pub fn parse(text: &str) -> Result<Self, TokenFileError> {
         let mut tokens = Self::default();
         for (index, raw) in text.lines().enumerate() {
@@ -119,8 +169,16 @@ impl Tokens {
             }
             let error = |reason: String| TokenFileError { line: index + 1, reason };
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, digest, scopes] = fields[..] else {
-                return Err(error("expected `<name> <sha256-hex> <scope>[,<scope>...]`".into()));
+            let (name, digest, scopes, binding) = match fields[..] {
+                [name, digest, scopes] => (name, digest, scopes, None),
+                [name, digest, scopes, binding] => {
+                    (name, digest, scopes, Some(Binding::parse(binding).map_err(|e| error(format!("{name}: {e}")))?))
+                }
+                _ => {
+                    return Err(error(
+                        "expected `<name> <sha256-hex> <scope>[,<scope>...] [customer=<id>|carrier=<name>]`".into(),
+                    ));
+                }
             };
             if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(error(format!("{name}: the digest must be 64 hex digits (sha256sum of the token)")));
@@ -129,7 +187,7 @@ impl Tokens {
             if let Some(unknown) = scopes.iter().find(|s| !scope::KNOWN.contains(&s.as_str())) {
                 return Err(error(format!("{name}: unknown scope {unknown:?}; known: {}", scope::KNOWN.join(", "))));
             }
-            let caller = Caller { name: name.to_owned(), scopes };
+            let caller = Caller { name: name.to_owned(), scopes, binding };
             if tokens.by_digest.insert(digest.to_ascii_lowercase(), caller).is_some() {
                 return Err(error(format!("{name}: the same token is configured twice")));
             }
@@ -138,9 +196,14 @@ impl Tokens {
     }
 
     /// Adds `token` (in clear, digested here) for `name` with `scopes`: for tests and tools.
-    pub fn with_token(mut self, name: &str, token: &str, scopes: &[&str]) -> Self {
-        let caller = Caller { name: name.to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect() };
-        self.by_digest.insert(digest(token), caller);
+    pub fn with_token(self, name: &str, token: &str, scopes: &[&str]) -> Self {
+        self.with_bound_token(name, token, scopes, None)
+    }
+
+    /// The same, bound to a customer or a carrier.
+    pub fn with_bound_token(mut self, name: &str, token: &str, scopes: &[&str], binding: Option<Binding>) -> Self {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.by_digest.insert(digest(token), Caller { name: name.to_owned(), scopes, binding });
         self
     }
 
@@ -160,10 +223,12 @@ impl Tokens {
         let header = authorization.ok_or_else(|| {
             Status::unauthenticated("missing credentials: send metadata `authorization: Bearer <token>`")
         })?;
+        // The scheme is case-insensitive (RFC 9110 §11.1).
         let token = std::str::from_utf8(header)
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
+            .and_then(|h| h.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Status::unauthenticated("malformed authorization metadata: expected `Bearer <token>`"))?;
         let caller =
@@ -184,12 +249,12 @@ impl Tokens {
 /// before it reaches a route.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    tokens: Arc<Tokens>,
+    tokens: Arc<TokenStore>,
     policy: Policy,
 }
 
 impl AuthLayer {
-    pub fn new(tokens: Arc<Tokens>, policy: Policy) -> Self {
+    pub fn new(tokens: Arc<TokenStore>, policy: Policy) -> Self {
         Self { tokens, policy }
     }
 }
@@ -206,7 +271,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 #[derive(Debug, Clone)]
 pub struct Authenticated<S> {
     inner: S,
-    tokens: Arc<Tokens>,
+    tokens: Arc<TokenStore>,
     policy: Policy,
 }
 
@@ -222,12 +287,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let authorization = request.headers().get(http::header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
-        match self.tokens.authorize(&self.policy, request.uri().path(), authorization) {
+        let tokens = self.tokens.get(); // the tokens in force now (the file is re-read on SIGHUP)
+        match tokens.authorize(&self.policy, request.uri().path(), authorization) {
             Ok(caller) => {
-                if let Some(caller) = caller {
+                if let Some(caller) = caller.cloned() {
                     tracing::trace!(caller = %caller.name, path = request.uri().path(), "authorized");
+                    request.extensions_mut().insert(caller);
                 }
                 Either::Left(self.inner.call(request))
             }
@@ -307,6 +374,10 @@ mod tests {
         assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Bearer nope"))), Code::Unauthenticated);
         assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Basic c2hvcA=="))), Code::Unauthenticated);
         assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(b"Bearer "))), Code::Unauthenticated);
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            let header = format!("{scheme} shop-secret");
+            assert_eq!(code(tokens.authorize(&POLICY, PLACE, Some(header.as_bytes()))), Code::Ok, "{scheme}");
+        }
         let restock = "/orderflow.inventory.v1.InventoryService/Restock";
         let inventory = Policy {
             api: "orderflow.inventory.v1.InventoryService",
@@ -343,5 +414,29 @@ mod tests {
         assert!(unknown.reason.contains("orders:delete"));
         assert!(Tokens::parse(&format!("a {0} *\nb {0} *", digest("x"))).is_err(), "duplicate token");
         assert!(Tokens::parse("only-two fields").is_err());
+        for bad in ["customer=", "customer", "tenant=acme", &format!("customer={}", "c".repeat(65))] {
+            let line = format!("shop {} orders:read {bad}", digest("x"));
+            assert!(Tokens::parse(&line).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_token_may_be_bound_to_a_customer_or_a_carrier() {
+        let file = format!(
+            "ada {} orders:write,orders:read customer=c-ada\ndpd {} carrier carrier=DPD\n",
+            digest("ada-secret"),
+            digest("dpd-secret")
+        );
+        let tokens = Tokens::parse(&file).unwrap();
+        let ada = tokens.authorize(&POLICY, PLACE, Some(b"Bearer ada-secret")).unwrap().unwrap();
+        assert_eq!(ada.binding, Some(Binding::Customer("c-ada".into())));
+        let mut request = tonic::Request::new(());
+        request.extensions_mut().insert(ada.clone());
+        assert_eq!((bound_customer(&request), bound_carrier(&request)), (Some("c-ada"), None));
+        let dpd = tokens.by_digest[&digest("dpd-secret")].clone();
+        let mut request = tonic::Request::new(());
+        request.extensions_mut().insert(dpd);
+        assert_eq!((bound_customer(&request), bound_carrier(&request)), (None, Some("DPD")));
+        assert_eq!(bound_customer(&tonic::Request::new(())), None, "no token, no binding");
     }
 }

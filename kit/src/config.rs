@@ -1,6 +1,6 @@
 //! Configuration from environment variables, with the defaults documented in the README.
 
-use crate::auth::Tokens;
+use crate::token_file::TokenStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +38,9 @@ pub struct Config {
     /// `METRICS_ADDR` (default [`default_metrics_addr`]: the gRPC host, port 91xx with xx the
     /// gRPC port's last two digits; `off` disables): where Prometheus scrapes `/metrics`.
     pub metrics_addr: Option<SocketAddr>,
-    /// `AUTH_TOKENS_FILE` (required): the API tokens and their scopes (see [`crate::auth`]).
-    pub tokens: Arc<Tokens>,
+    /// `AUTH_TOKENS_FILE` (required): the API tokens and their scopes (see [`crate::auth`]),
+    /// re-read on SIGHUP.
+    pub tokens: Arc<TokenStore>,
 }
 
 /// A variable that is set but cannot be parsed.
@@ -71,7 +72,7 @@ impl Config {
             kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
             kafka_fetch_wait: Duration::from_millis(var("KAFKA_FETCH_WAIT_MS", 10)?),
             metrics_addr: metrics_addr_from_env(grpc_addr)?,
-            tokens: Arc::new(tokens_from_env()?),
+            tokens: tokens_from_env()?,
         })
     }
 }
@@ -97,7 +98,7 @@ fn metrics_addr_from_env(grpc_addr: SocketAddr) -> Result<Option<SocketAddr>, Co
 
 /// The tokens in `AUTH_TOKENS_FILE`; an unset variable, an unreadable file, a bad line or an
 /// empty file stops the service: it never runs open by accident.
-fn tokens_from_env() -> Result<Tokens, ConfigError> {
+fn tokens_from_env() -> Result<Arc<TokenStore>, ConfigError> {
     const NAME: &str = "AUTH_TOKENS_FILE";
     let path = var(NAME, String::new())?;
     let error = |reason: String| ConfigError { name: NAME, value: path.clone(), reason };
@@ -106,12 +107,7 @@ fn tokens_from_env() -> Result<Tokens, ConfigError> {
             "is not set: every call needs a bearer token; see the README's Authentication section".into(),
         ));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| error(format!("cannot be read: {e}")))?;
-    let tokens = Tokens::parse(&text).map_err(|e| error(e.to_string()))?;
-    if tokens.is_empty() {
-        return Err(error("holds no token: nobody could call the service".into()));
-    }
-    Ok(tokens)
+    TokenStore::from_file(std::path::Path::new(&path)).map_err(error)
 }
 
 /// Reads `name`, or `default` when it is unset or empty.

@@ -8,9 +8,10 @@
 //! messages are not bound by it), and tonic's 4 MiB limit on a request message, answered with
 //! RESOURCE_EXHAUSTED.
 
-use crate::auth::{AuthLayer, Policy, Tokens};
+use crate::auth::{AuthLayer, Policy};
 use crate::metrics::MetricsLayer;
 use crate::telemetry;
+use crate::token_file::TokenStore;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -43,7 +44,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Every call runs in a span (service, method, trace id) that continues the caller's trace.
 pub fn router(
     service: &'static str,
-    tokens: Arc<Tokens>,
+    tokens: Arc<TokenStore>,
     policy: Policy,
 ) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();

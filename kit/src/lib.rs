@@ -30,6 +30,7 @@ pub mod signing;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod token_file;
 pub mod topics;
 pub mod trace;
 pub mod types;

@@ -7,7 +7,6 @@ use crate::config::Config;
 use sqlx::{Connection, PgConnection};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn admin_url() -> String {
@@ -46,13 +45,25 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// A token that may only read orders.
 pub const READER_TOKEN: &str = "test-reader-token";
 
+/// A shop's token bound to customer [`CUSTOMER`]: its orders only.
+pub const CUSTOMER_TOKEN: &str = "test-customer-token";
+pub const CUSTOMER: &str = "c-bound";
+/// A carrier's token bound to DPD: its parcels only.
+pub const DPD_TOKEN: &str = "test-dpd-token";
+
 /// The tokens of every test service.
 pub fn tokens() -> Tokens {
-    Tokens::default().with_token("test-admin", ADMIN_TOKEN, &[scope::ALL]).with_token(
-        "test-reader",
-        READER_TOKEN,
-        &[scope::ORDERS_READ],
-    )
+    use crate::auth::Binding;
+    Tokens::default()
+        .with_token("test-admin", ADMIN_TOKEN, &[scope::ALL])
+        .with_token("test-reader", READER_TOKEN, &[scope::ORDERS_READ])
+        .with_bound_token(
+            "test-customer",
+            CUSTOMER_TOKEN,
+            &[scope::ORDERS_WRITE, scope::ORDERS_READ],
+            Some(Binding::Customer(CUSTOMER.into())),
+        )
+        .with_bound_token("test-dpd", DPD_TOKEN, &[scope::CARRIER], Some(Binding::Carrier("DPD".into())))
 }
 
 /// A configuration for `service` on a free port, against `database_url` and `namespace`.
@@ -72,7 +83,7 @@ pub fn config(service: &'static str, database_url: String, namespace: &str) -> C
         kafka_linger: Duration::from_millis(0),
         kafka_fetch_wait: Duration::from_millis(5),
         metrics_addr: None,
-        tokens: Arc::new(tokens()),
+        tokens: crate::token_file::TokenStore::fixed(tokens()),
     }
 }
 

@@ -1,9 +1,10 @@
-//! The `orderflow.shipping.v1.ShippingService` adapter.
+//! The `orderflow.shipping.v1.ShippingService` adapter. A token bound to a carrier
+//! (`carrier=<name>` in the token file) lists, confirms and scans only that carrier's parcels.
 
 use crate::{pickup, store, track, track_shipment};
 use orderflow_kit::topics::Topic;
 use orderflow_kit::types::OrderId;
-use orderflow_kit::{Service, ServiceError, grpc};
+use orderflow_kit::{Service, ServiceError, auth, grpc};
 use orderflow_proto::shipping::v1::shipping_service_server::ShippingService;
 use orderflow_proto::shipping::v1::{
     ConfirmDeliveryRequest, ConfirmDeliveryResponse, ConfirmPickupRequest, ConfirmPickupResponse, GetShipmentRequest,
@@ -51,7 +52,8 @@ impl ShippingService for ShippingApi {
     ) -> Result<Response<ConfirmDeliveryResponse>, Status> {
         let trace = grpc::trace_of(&request);
         let number = &request.get_ref().tracking_number;
-        let shipment = track::confirm_delivery(&self.pool, &self.topic, trace, number).await?;
+        let carrier = auth::bound_carrier(&request);
+        let shipment = track::confirm_delivery(&self.pool, &self.topic, trace, carrier, number).await?;
         Ok(Response::new(ConfirmDeliveryResponse { shipment: Some(shipment) }))
     }
 
@@ -59,6 +61,7 @@ impl ShippingService for ShippingApi {
         &self,
         request: Request<ListPickupsRequest>,
     ) -> Result<Response<ListPickupsResponse>, Status> {
+        own_carrier(&request, &request.get_ref().carrier)?;
         Ok(Response::new(pickup::list_pickups(&self.pool, request.get_ref()).await?))
     }
 
@@ -67,6 +70,7 @@ impl ShippingService for ShippingApi {
         request: Request<ConfirmPickupRequest>,
     ) -> Result<Response<ConfirmPickupResponse>, Status> {
         let trace = grpc::trace_of(&request);
+        own_carrier(&request, &request.get_ref().carrier)?;
         Ok(Response::new(pickup::confirm_pickup(&self.pool, &self.topic, trace, request.get_ref()).await?))
     }
 
@@ -75,6 +79,19 @@ impl ShippingService for ShippingApi {
         request: Request<RecordTrackingEventRequest>,
     ) -> Result<Response<RecordTrackingEventResponse>, Status> {
         let trace = grpc::trace_of(&request);
-        Ok(Response::new(track::record_tracking_event(&self.pool, &self.topic, trace, request.get_ref()).await?))
+        let carrier = auth::bound_carrier(&request);
+        Ok(Response::new(
+            track::record_tracking_event(&self.pool, &self.topic, trace, carrier, request.get_ref()).await?,
+        ))
+    }
+}
+
+/// A token bound to a carrier lists and confirms only that carrier's pick-ups.
+fn own_carrier<T>(request: &Request<T>, carrier: &str) -> Result<(), Status> {
+    match auth::bound_carrier(request) {
+        Some(bound) if !bound.eq_ignore_ascii_case(carrier.trim()) => {
+            Err(Status::permission_denied(format!("carrier: this token confirms {bound}'s pick-ups only")))
+        }
+        _ => Ok(()),
     }
 }

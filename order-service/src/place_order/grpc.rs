@@ -16,15 +16,26 @@ use prost::Message;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// Who places an order: the token's name (idempotency keys are per caller: two callers' equal
+/// keys are two keys) and the call's trace.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub name: &'a str,
+    pub trace: TraceParent,
+}
+
 /// Places the order in `request`, or replays the order its idempotency key already placed.
 pub async fn place_order(
     pool: &PgPool,
     committer: &Committer,
     warehouse: &Warehouse,
-    trace: TraceParent,
+    caller: Caller<'_>,
     mut request: PlaceOrderRequest,
 ) -> Result<Order, ServiceError> {
+    let trace = caller.trace;
     let key = optional_text("idempotency_key", &request.idempotency_key, 128)?;
+    // Stored under the caller's name (a unit separator between: no token name holds one).
+    let key = if key.is_empty() { key } else { format!("{}\u{1f}{key}", caller.name) };
     request.idempotency_key.clear();
     let fingerprint = request.encode_to_vec();
     let new_order = NewOrder::try_from(&request)?;

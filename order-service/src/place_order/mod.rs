@@ -9,4 +9,4 @@ mod grpc;
 mod price;
 
 pub use group::{Committer, committer};
-pub use grpc::place_order;
+pub use grpc::{Caller, place_order};

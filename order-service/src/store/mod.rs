@@ -162,6 +162,14 @@ pub async fn placed_event_id(conn: &mut PgConnection, order_id: Uuid) -> Result<
         .await
 }
 
+/// The customer an order was placed for; `None` if there is no such order.
+pub async fn customer_of<'c, E>(db: E, order_id: Uuid) -> Result<Option<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    sqlx::query_scalar("SELECT customer_id FROM orders WHERE order_id = $1").bind(order_id).fetch_optional(db).await
+}
+
 /// The id of the order placed with `key`, if any.
 pub async fn find_by_idempotency_key<'c, E>(db: E, key: &str) -> Result<Option<Uuid>, sqlx::Error>
 where

@@ -57,7 +57,8 @@ async fn place(pool: &PgPool) -> Uuid {
         place_order::committer(pool.clone(), Topics::new("test").name(Topic::Orders), Default::default());
     tokio::spawn(commits.run(tokio_util::sync::CancellationToken::new()));
     let warehouse = orderflow_kit::delivery::Warehouse::default();
-    let order = place_order::place_order(pool, &committer, &warehouse, TraceParent::new_root(), request).await.unwrap();
+    let caller = place_order::Caller { name: "test", trace: TraceParent::new_root() };
+    let order = place_order::place_order(pool, &committer, &warehouse, caller, request).await.unwrap();
     order.order_id.parse().unwrap()
 }
 

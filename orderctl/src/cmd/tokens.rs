@@ -35,6 +35,12 @@ pub struct NewArgs {
     /// The variable the env file sets to the token.
     #[arg(long, default_value = "ORDERFLOW_TOKEN")]
     var: String,
+    /// Bind the token to this customer: it places, reads, lists, watches and cancels only its orders.
+    #[arg(long, conflicts_with = "carrier")]
+    customer: Option<String>,
+    /// Bind the token to this carrier: it lists, collects and scans only its parcels.
+    #[arg(long)]
+    carrier: Option<String>,
 }
 
 /// Bytes of randomness in a token (it is written as hex).
@@ -70,7 +76,12 @@ fn lines(args: &NewArgs, token: &str) -> anyhow::Result<(String, String)> {
     if let Some(unknown) = args.scopes.split(',').find(|s| !scope::KNOWN.contains(s)) {
         anyhow::bail!("--scopes: unknown scope {unknown:?}; known: {}", scope::KNOWN.join(", "));
     }
-    let token_line = format!("{name} {} {}\n", digest(token), args.scopes);
+    let binding = match (&args.customer, &args.carrier) {
+        (Some(customer), _) => format!(" customer={customer}"),
+        (_, Some(carrier)) => format!(" carrier={carrier}"),
+        _ => String::new(),
+    };
+    let token_line = format!("{name} {} {}{binding}\n", digest(token), args.scopes);
     Tokens::parse(&token_line).map_err(|e| anyhow::anyhow!("the services would refuse the token line: {e}"))?;
     Ok((token_line, format!("export {var}={token}\n")))
 }
@@ -96,6 +107,8 @@ mod tests {
             name: name.into(),
             scopes: scopes.into(),
             var: var.into(),
+            customer: None,
+            carrier: None,
         }
     }
 
@@ -113,6 +126,12 @@ mod tests {
         assert_eq!(token_line, format!("dev-shop {} orders:write,orders:read\n", digest("s3cret")));
         assert_eq!(env_line, "export SHOP=s3cret\n");
         assert!(!Tokens::parse(&token_line).unwrap().is_empty(), "the services accept it");
+        let bound = NewArgs { customer: Some("c-42".into()), ..args(Path::new("."), "ada", "orders:read", "ADA") };
+        let (token_line, _) = lines(&bound, "s3cret").unwrap();
+        assert!(token_line.ends_with(" orders:read customer=c-42\n"), "{token_line}");
+        assert!(!Tokens::parse(&token_line).unwrap().is_empty());
+        let empty = NewArgs { carrier: Some(String::new()), ..args(Path::new("."), "dpd", "carrier", "DPD") };
+        assert!(lines(&empty, "s3cret").is_err(), "the services would refuse an empty carrier");
     }
 
     #[test]

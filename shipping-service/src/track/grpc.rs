@@ -44,17 +44,22 @@ fn scan(request: &RecordTrackingEventRequest, now: DateTime<Utc>) -> Result<Scan
     })
 }
 
+/// Records a carrier's scan; a token bound to `carrier` scans only that carrier's parcels
+/// (another's is NOT_FOUND, as an unknown number).
 pub async fn record_tracking_event(
     pool: &PgPool,
     topic: &str,
     trace: TraceParent,
+    carrier: Option<&str>,
     request: &RecordTrackingEventRequest,
 ) -> Result<RecordTrackingEventResponse, ServiceError> {
     let scan = scan(request, Utc::now())?;
     let number = TrackingNumber::try_from(scan.tracking_number.as_str())?;
     let mut tx = pool.begin().await?;
-    let shipment =
-        store::by_tracking_number(&mut tx, number.as_str(), true).await?.ok_or_else(|| not_found(&number))?;
+    let shipment = store::by_tracking_number(&mut tx, number.as_str(), true)
+        .await?
+        .filter(|s| carrier.is_none_or(|c| s.carrier.eq_ignore_ascii_case(c)))
+        .ok_or_else(|| not_found(&number))?;
     let Ok(events) = Track::decide(&shipment, &scan);
     let current = super::domain::is_current(&shipment, &scan);
     if !store::insert_scan(&mut tx, &scan.to_proto(), current).await? {
@@ -81,6 +86,7 @@ pub async fn confirm_delivery(
     pool: &PgPool,
     topic: &str,
     trace: TraceParent,
+    carrier: Option<&str>,
     tracking_number: &str,
 ) -> Result<Shipment, ServiceError> {
     let request = RecordTrackingEventRequest {
@@ -89,7 +95,7 @@ pub async fn confirm_delivery(
         status: ShipmentStatus::Delivered as i32,
         ..Default::default()
     };
-    let answer = record_tracking_event(pool, topic, trace, &request).await?;
+    let answer = record_tracking_event(pool, topic, trace, carrier, &request).await?;
     answer.shipment.ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("a recorded scan has a shipment")))
 }
 
