@@ -25,8 +25,13 @@ use tonic::server::NamedService;
 /// Who may call what on FulfillmentService (the README's Authentication section).
 pub const POLICY: Policy = Policy {
     api: <FulfillmentServiceServer<api::FulfillmentApi> as NamedService>::NAME,
-    methods: &[],
-    others: &[scope::WAREHOUSE],
+    methods: &[
+        ("GetFulfillment", &[scope::WAREHOUSE]),
+        ("ListPickTasks", &[scope::WAREHOUSE]),
+        ("ConfirmPick", &[scope::WAREHOUSE]),
+        ("ConfirmSort", &[scope::WAREHOUSE]),
+        ("ConfirmPack", &[scope::WAREHOUSE]),
+    ],
     also: &[],
 };
 

@@ -28,8 +28,14 @@ use tonic::server::NamedService;
 /// Who may call what on InventoryService (the README's Authentication section).
 pub const POLICY: Policy = Policy {
     api: <InventoryServiceServer<api::InventoryApi> as NamedService>::NAME,
-    methods: &[("UpsertProduct", &[scope::INVENTORY_WRITE]), ("Restock", &[scope::INVENTORY_WRITE])],
-    others: &[scope::INVENTORY_READ],
+    methods: &[
+        ("UpsertProduct", &[scope::INVENTORY_WRITE]),
+        ("Restock", &[scope::INVENTORY_WRITE]),
+        ("GetStock", &[scope::INVENTORY_READ]),
+        ("ListStock", &[scope::INVENTORY_READ]),
+        ("ListLowStock", &[scope::INVENTORY_READ]),
+        ("ListBackorders", &[scope::INVENTORY_READ]),
+    ],
     also: &[],
 };
 

@@ -41,13 +41,13 @@ pub mod scope {
 
 /// Who may call what on one server, as the service's wiring declares it: health and
 /// reflection anyone; a method of the API `api` (its full gRPC name) listed in `methods` a
-/// token with one of its scopes, any other method of the API one of `others`; anything else
-/// only `*`.
+/// token with one of its scopes; anything else, a method not listed included, only `*`: the
+/// table denies by default (a test walks the descriptor set so that every RPC is listed,
+/// `testing::assert_dedicated_scopes`).
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub api: &'static str,
     pub methods: &'static [(&'static str, &'static [&'static str])],
-    pub others: &'static [&'static str],
     /// The policies of the other APIs the same server serves.
     pub also: &'static [Policy],
 }
@@ -72,7 +72,7 @@ impl Policy {
                 .find(|p| p.api == service)
                 .map_or(Some(&[scope::ALL]), |p| p.required_scopes(path));
         }
-        Some(self.methods.iter().find(|(name, _)| *name == method).map_or(self.others, |(_, scopes)| scopes))
+        Some(self.methods.iter().find(|(name, _)| *name == method).map_or(&[scope::ALL], |(_, scopes)| scopes))
     }
 }
 
@@ -314,8 +314,7 @@ mod tests {
     const PLACE: &str = "/orderflow.order.v1.OrderService/PlaceOrder";
     const POLICY: Policy = Policy {
         api: "orderflow.order.v1.OrderService",
-        methods: &[("PlaceOrder", &[scope::ORDERS_WRITE])],
-        others: &[scope::ORDERS_READ],
+        methods: &[("PlaceOrder", &[scope::ORDERS_WRITE]), ("GetOrder", &[scope::ORDERS_READ])],
         also: &[],
     };
 
@@ -337,8 +336,7 @@ mod tests {
         const SERVER: Policy = Policy {
             also: &[Policy {
                 api: "orderflow.order.v1.WebhookService",
-                methods: &[],
-                others: &[scope::WEBHOOKS],
+                methods: &[("ListWebhooks", &[scope::WEBHOOKS])],
                 also: &[],
             }],
             ..POLICY
@@ -382,7 +380,6 @@ mod tests {
         let inventory = Policy {
             api: "orderflow.inventory.v1.InventoryService",
             methods: &[("Restock", &[scope::INVENTORY_WRITE])],
-            others: &[],
             also: &[],
         };
         let denied = tokens.authorize(&inventory, restock, Some(b"Bearer shop-secret")).unwrap_err();
@@ -396,13 +393,15 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_gives_listed_methods_their_scopes_other_methods_the_default_and_other_apis_star() {
+    fn the_policy_gives_listed_methods_their_scopes_and_denies_everything_else_but_to_star() {
         assert_eq!(POLICY.required_scopes(PLACE), Some(&[scope::ORDERS_WRITE][..]));
         assert_eq!(
             POLICY.required_scopes("/orderflow.order.v1.OrderService/GetOrder"),
             Some(&[scope::ORDERS_READ][..])
         );
         assert_eq!(POLICY.required_scopes("/orderflow.other.v1.Other/GetOrder"), Some(&[scope::ALL][..]));
+        let unlisted = "/orderflow.order.v1.OrderService/ListOrders";
+        assert_eq!(POLICY.required_scopes(unlisted), Some(&[scope::ALL][..]), "a method not listed: only *");
         assert_eq!(POLICY.required_scopes("/grpc.health.v1.Health/Watch"), None);
     }
 

@@ -120,9 +120,13 @@ pub async fn send_from_outside(topic: &str, key: &[u8], headers: &[(&str, &[u8])
     (delivery.partition, delivery.offset)
 }
 
-/// Asserts that every method of `policy`'s API (as the proto descriptor set lists them) needs
-/// a scope a dedicated token can hold, never only `*`.
+/// Asserts that every method of `policy`'s APIs (as the proto descriptor set lists them) is in
+/// the policy's table, with a scope a dedicated token can hold, never only `*` (a method not
+/// listed would need `*`: the table denies by default).
 pub fn assert_dedicated_scopes(policy: &crate::auth::Policy) {
+    for also in policy.also {
+        assert_dedicated_scopes(also);
+    }
     use prost::Message;
     let set = prost_types::FileDescriptorSet::decode(orderflow_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
     let mut methods = 0;
@@ -134,6 +138,7 @@ pub fn assert_dedicated_scopes(policy: &crate::auth::Policy) {
             for method in &service.method {
                 methods += 1;
                 let path = format!("/{}/{}", policy.api, method.name());
+                assert!(policy.methods.iter().any(|(name, _)| *name == method.name()), "{path} is not in the policy");
                 let scopes = policy.required_scopes(&path).unwrap_or_default();
                 assert!(!scopes.is_empty() && !scopes.contains(&crate::auth::scope::ALL), "{path} needs {scopes:?}");
             }

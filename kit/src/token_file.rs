@@ -117,7 +117,7 @@ mod tests {
         let path = file("reload", &format!("old {} *\n", digest("old-secret")), 0o600);
         let store = TokenStore::from_file(&path).unwrap();
         let may = |store: &TokenStore, token: &str| {
-            let policy = crate::auth::Policy { api: "a.B", methods: &[], others: &[scope::ALL], also: &[] };
+            let policy = crate::auth::Policy { api: "a.B", methods: &[("C", &[scope::ALL])], also: &[] };
             let header = format!("Bearer {token}");
             store.get().authorize(&policy, "/a.B/C", Some(header.as_bytes())).is_ok()
         };

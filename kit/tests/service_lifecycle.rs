@@ -2,7 +2,7 @@
 //! reports NOT_SERVING, stops and returns an error, so its supervisor restarts it. Against the
 //! real PostgreSQL and broker.
 
-use orderflow_kit::auth::{Policy, scope};
+use orderflow_kit::auth::Policy;
 use orderflow_kit::{Service, testing};
 use sqlx::migrate::Migrator;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 static NO_MIGRATIONS: Migrator = Migrator::DEFAULT;
-const POLICY: Policy = Policy { api: "test.Api", methods: &[], others: &[scope::ALL], also: &[] };
+const POLICY: Policy = Policy { api: "test.Api", methods: &[], also: &[] };
 
 async fn dies_after_serving(panics: bool) {
     let config = testing::config("lifecycle-test", testing::fresh_database().await, &testing::random_namespace());

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use prost::Message;
 
 const POLICY: Policy =
-    Policy { api: "orderflow.order.v1.OrderService", methods: &[], others: &[scope::ORDERS_READ], also: &[] };
+    Policy { api: "orderflow.order.v1.OrderService", methods: &[("GetOrder", &[scope::ORDERS_READ])], also: &[] };
 
 proptest! {
     #[test]

@@ -36,12 +36,22 @@ use tonic::server::NamedService;
 /// Who may call what on OrderService (the README's Authentication section).
 pub const POLICY: Policy = Policy {
     api: <OrderServiceServer<api::OrderApi> as NamedService>::NAME,
-    methods: &[("PlaceOrder", &[scope::ORDERS_WRITE]), ("CancelOrder", &[scope::ORDERS_WRITE])],
-    others: &[scope::ORDERS_READ],
+    methods: &[
+        ("PlaceOrder", &[scope::ORDERS_WRITE]),
+        ("CancelOrder", &[scope::ORDERS_WRITE]),
+        ("GetOrder", &[scope::ORDERS_READ]),
+        ("ListOrders", &[scope::ORDERS_READ]),
+        ("WatchOrder", &[scope::ORDERS_READ]),
+    ],
     also: &[Policy {
         api: <WebhookServiceServer<webhooks::WebhookApi> as NamedService>::NAME,
-        methods: &[],
-        others: &[scope::WEBHOOKS],
+        methods: &[
+            ("CreateWebhook", &[scope::WEBHOOKS]),
+            ("ListWebhooks", &[scope::WEBHOOKS]),
+            ("DeleteWebhook", &[scope::WEBHOOKS]),
+            ("ListWebhookDeliveries", &[scope::WEBHOOKS]),
+            ("RedeliverWebhook", &[scope::WEBHOOKS]),
+        ],
         also: &[],
     }],
 };

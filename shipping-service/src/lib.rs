@@ -29,8 +29,10 @@ pub const POLICY: Policy = Policy {
         ("ConfirmDelivery", &[scope::CARRIER]),
         ("ConfirmPickup", &[scope::CARRIER]),
         ("RecordTrackingEvent", &[scope::CARRIER]),
+        ("GetShipment", &[scope::ORDERS_READ, scope::CARRIER]),
+        ("TrackShipment", &[scope::ORDERS_READ, scope::CARRIER]),
+        ("ListPickups", &[scope::ORDERS_READ, scope::CARRIER]),
     ],
-    others: &[scope::ORDERS_READ, scope::CARRIER],
     also: &[],
 };
 
