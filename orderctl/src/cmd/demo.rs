@@ -1,5 +1,6 @@
 //! `orderctl demo`: seeds a small catalogue, places a few orders (one of them more than the
-//! stock, so it is rejected) and follows each until it reaches an end of the flow.
+//! stock, so it is rejected) and follows each until it reaches an end of the flow and its
+//! payment is settled.
 
 use crate::print;
 use clap::Args;
@@ -8,7 +9,7 @@ use orderflow_proto::common::v1::{Address, Customer, Money, OrderLine, ServiceLe
 use orderflow_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use orderflow_proto::inventory::v1::{RestockRequest, UpsertProductRequest};
 use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
-use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PlaceOrderRequest};
+use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PaymentStatus, PlaceOrderRequest};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
@@ -127,10 +128,16 @@ async fn follow(
             .into_inner()
             .order
             .unwrap_or_default();
-        let done = matches!(
+        let ended = matches!(
             OrderStatus::try_from(order.status),
             Ok(OrderStatus::Shipped | OrderStatus::Rejected | OrderStatus::Cancelled | OrderStatus::Delivered)
         );
+        // And its payment settled: captured once shipped, voided or declined otherwise.
+        let settled = !matches!(
+            PaymentStatus::try_from(order.payment_status),
+            Ok(PaymentStatus::Pending | PaymentStatus::Authorized)
+        );
+        let done = ended && settled;
         if done || Instant::now() > deadline {
             return Ok(order);
         }
