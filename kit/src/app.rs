@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::inbox::{ConsumerSettings, EventHandler, InboxConsumer};
 use crate::lag::Probe;
 use crate::outbox::Relay;
+use crate::tls::server::ReloadingAcceptor;
 use crate::topics::{self, Topic, Topics};
 use crate::{db, grpc, metrics, telemetry};
 use anyhow::Context;
@@ -179,7 +180,7 @@ impl Service {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let api = policy.api;
-        let (router, health) = grpc::router(self.config.service, Arc::clone(&self.config.tokens), policy)?;
+        let (router, health) = grpc::router(self.config.service, self.config.credentials.clone(), policy)?;
         let relay = Relay::new(
             self.consumer_pool.clone(),
             &self.config.kafka_brokers,
@@ -189,7 +190,11 @@ impl Service {
         let probe = Probe::new(&self.config.kafka_brokers)?;
         let mut tasks = JoinSet::new();
         tasks.spawn(relay.run(shutdown.clone()).in_current_span());
-        tasks.spawn(Arc::clone(&self.config.tokens).reload_on_hangup(shutdown.clone()).in_current_span());
+        let credentials = &self.config.credentials;
+        tasks.spawn(Arc::clone(&credentials.tokens).reload_on_hangup(shutdown.clone()).in_current_span());
+        if let Some(jwt) = &credentials.jwt {
+            tasks.spawn(Arc::clone(jwt).refresh_periodically(shutdown.clone()).in_current_span());
+        }
         let pools = [self.pool.clone(), self.consumer_pool.clone()];
         tasks.spawn(monitor_health(pools, probe.clone(), health.clone(), api, shutdown.clone()).in_current_span());
         if let Some(addr) = self.config.metrics_addr {
@@ -204,7 +209,11 @@ impl Service {
             tasks.spawn(worker.in_current_span());
         }
         tracing::info!(addr = %self.local_addr(), "serving gRPC");
-        let server = grpc::serve(add_api(router), self.listener, shutdown.clone());
+        let tls = self.config.tls.clone().map(ReloadingAcceptor::new).transpose()?;
+        if let Some(tls) = &tls {
+            tasks.spawn(Arc::clone(tls).reload_on_change(shutdown.clone()).in_current_span());
+        }
+        let server = grpc::serve(add_api(router), self.listener, tls, shutdown.clone());
         tokio::pin!(server);
         // Open streams (WatchOrder, health watches) would hold a graceful stop up for good.
         let grace = async {

@@ -1,5 +1,8 @@
 //! Configuration from environment variables, with the defaults documented in the README.
 
+use crate::auth::Credentials;
+use crate::auth::jwt::{JwksSource, JwtSettings, JwtVerifier};
+use crate::tls::server::ServerTlsFiles;
 use crate::token_file::TokenStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,9 +41,12 @@ pub struct Config {
     /// `METRICS_ADDR` (default [`default_metrics_addr`]: the gRPC host, port 91xx with xx the
     /// gRPC port's last two digits; `off` disables): where Prometheus scrapes `/metrics`.
     pub metrics_addr: Option<SocketAddr>,
-    /// `AUTH_TOKENS_FILE` (required): the API tokens and their scopes (see [`crate::auth`]),
-    /// re-read on SIGHUP.
-    pub tokens: Arc<TokenStore>,
+    /// `AUTH_TOKENS_FILE` (required unless JWTs are configured): the API tokens and their
+    /// scopes (see [`crate::auth`]), re-read on SIGHUP; and JWTs from an identity provider
+    /// (`AUTH_JWKS_FILE` or `AUTH_JWKS_URL`, with `AUTH_JWT_ISSUER` and `AUTH_JWT_AUDIENCE`).
+    pub credentials: Credentials,
+    /// `TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE`: gRPC over TLS (see [`crate::tls`]).
+    pub tls: Option<ServerTlsFiles>,
 }
 
 /// A variable that is set but cannot be parsed.
@@ -72,7 +78,12 @@ impl Config {
             kafka_linger: Duration::from_millis(var("KAFKA_LINGER_MS", 1)?),
             kafka_fetch_wait: Duration::from_millis(var("KAFKA_FETCH_WAIT_MS", 10)?),
             metrics_addr: metrics_addr_from_env(grpc_addr)?,
-            tokens: tokens_from_env()?,
+            credentials: credentials_from_env()?,
+            tls: ServerTlsFiles::from_env().map_err(|e| ConfigError {
+                name: e.setting,
+                value: e.path.display().to_string(),
+                reason: e.reason,
+            })?,
         })
     }
 }
@@ -96,18 +107,54 @@ fn metrics_addr_from_env(grpc_addr: SocketAddr) -> Result<Option<SocketAddr>, Co
     }
 }
 
-/// The tokens in `AUTH_TOKENS_FILE`; an unset variable, an unreadable file, a bad line or an
-/// empty file stops the service: it never runs open by accident.
-fn tokens_from_env() -> Result<Arc<TokenStore>, ConfigError> {
+/// The tokens in `AUTH_TOKENS_FILE` and the JWT settings; neither configured, an unreadable
+/// file, a bad line or an empty file stops the service: it never runs open by accident.
+fn credentials_from_env() -> Result<Credentials, ConfigError> {
     const NAME: &str = "AUTH_TOKENS_FILE";
+    let jwt = jwt_from_env()?;
     let path = var(NAME, String::new())?;
     let error = |reason: String| ConfigError { name: NAME, value: path.clone(), reason };
-    if path.is_empty() {
-        return Err(error(
-            "is not set: every call needs a bearer token; see the README's Authentication section".into(),
-        ));
+    let tokens = match (path.is_empty(), &jwt) {
+        (true, Some(_)) => TokenStore::fixed(crate::auth::Tokens::default()),
+        (true, None) => {
+            return Err(error(
+                "is not set, nor AUTH_JWKS_FILE or AUTH_JWKS_URL: every call needs a bearer token; see docs/security.md"
+                    .into(),
+            ));
+        }
+        (false, _) => TokenStore::from_file(std::path::Path::new(&path)).map_err(error)?,
+    };
+    Ok(Credentials { tokens, jwt })
+}
+
+/// The JWT verifier, when `AUTH_JWKS_FILE` or `AUTH_JWKS_URL` is set; the issuer and the
+/// audience are then required. A URL is https, or http on the loopback only.
+fn jwt_from_env() -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
+    let (file, url) = (var("AUTH_JWKS_FILE", String::new())?, var("AUTH_JWKS_URL", String::new())?);
+    let (issuer, audience) = (var("AUTH_JWT_ISSUER", String::new())?, var("AUTH_JWT_AUDIENCE", String::new())?);
+    let error = |name, value: &str, reason: &str| ConfigError { name, value: value.to_owned(), reason: reason.into() };
+    let source = match (file.is_empty(), url.is_empty()) {
+        (true, true) if issuer.is_empty() && audience.is_empty() => return Ok(None),
+        (true, true) => return Err(error("AUTH_JWKS_FILE", "", "is not set, nor AUTH_JWKS_URL: JWTs need a key set")),
+        (false, false) => return Err(error("AUTH_JWKS_URL", &url, "is set beside AUTH_JWKS_FILE: set one")),
+        (false, true) => JwksSource::File(file.into()),
+        (true, false) => {
+            let loopback =
+                ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| url.starts_with(p));
+            if !url.starts_with("https://") && !loopback {
+                return Err(error("AUTH_JWKS_URL", &url, "must be https:// (http only on the loopback)"));
+            }
+            JwksSource::Url(url)
+        }
+    };
+    for (name, value) in [("AUTH_JWT_ISSUER", &issuer), ("AUTH_JWT_AUDIENCE", &audience)] {
+        if value.is_empty() {
+            return Err(error(name, "", "is not set: a JWT's issuer and audience are always checked"));
+        }
     }
-    TokenStore::from_file(std::path::Path::new(&path)).map_err(error)
+    let http = crate::tls::https_client("orderflow-jwks/1", Duration::from_secs(5))
+        .map_err(|e| error("TLS_CA_FILE", "", &e.to_string()))?;
+    Ok(Some(JwtVerifier::new(JwtSettings { source, issuer, audience }, http)))
 }
 
 /// Reads `name`, or `default` when it is unset or empty.

@@ -8,10 +8,10 @@
 //! messages are not bound by it), and tonic's 4 MiB limit on a request message, answered with
 //! RESOURCE_EXHAUSTED.
 
-use crate::auth::{AuthLayer, Policy};
+use crate::auth::{AuthLayer, Credentials, Policy};
 use crate::metrics::MetricsLayer;
 use crate::telemetry;
-use crate::token_file::TokenStore;
+use crate::tls::server::ReloadingAcceptor;
 use crate::trace::TraceParent;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -44,7 +44,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Every call runs in a span (service, method, trace id) that continues the caller's trace.
 pub fn router(
     service: &'static str,
-    tokens: Arc<TokenStore>,
+    credentials: Credentials,
     policy: Policy,
 ) -> Result<(ApiRouter, HealthReporter), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -66,19 +66,24 @@ pub fn router(
         .trace_fn(move |request| call_span(service, request))
         .layer(TooLargeLayer)
         .layer(MetricsLayer)
-        .layer(AuthLayer::new(tokens, policy))
+        .layer(AuthLayer::new(credentials, policy))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     Ok((router, reporter))
 }
 
-/// Serves `router` on `listener` until `shutdown`.
+/// Serves `router` on `listener` until `shutdown`: over TLS when `tls` is given.
 pub async fn serve(
     router: ApiRouter,
     listener: TcpListener,
+    tls: Option<Arc<ReloadingAcceptor>>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
+    if let Some(tls) = tls {
+        let incoming = tls.incoming(listener, shutdown.clone());
+        return router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await;
+    }
     // Small request/response messages: disable Nagle, or replies wait for delayed ACKs.
     let incoming = TcpListenerStream::new(listener).map(|stream| {
         if let Ok(stream) = &stream

@@ -4,7 +4,6 @@
 //! topic. Shared by the service's metrics and `orderctl lag`.
 
 use crate::topics;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -73,7 +72,7 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Probe {
     pub fn new(brokers: &str) -> Result<Self, LagError> {
-        let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+        let client: BaseConsumer = crate::kafka::client_config(brokers).create()?;
         Ok(Self { client: Arc::new(client) })
     }
 

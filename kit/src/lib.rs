@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod inbox;
+pub mod kafka;
 pub mod lag;
 pub mod metrics;
 pub mod outbox;
@@ -30,6 +31,7 @@ pub mod signing;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod tls;
 pub mod token_file;
 pub mod topics;
 pub mod trace;

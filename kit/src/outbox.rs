@@ -149,9 +149,8 @@ impl std::fmt::Debug for Relay {
 /// The relay's producer settings: idempotent (`enable.idempotence`, `acks=all`), lingering
 /// `linger` so that a busy outbox goes out in batches while a lone event waits ~nothing.
 pub fn producer_config(brokers: &str, linger: Duration) -> ClientConfig {
-    let mut config = ClientConfig::new();
+    let mut config = crate::kafka::client_config(brokers);
     config
-        .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", linger.as_millis().to_string())

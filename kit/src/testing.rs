@@ -83,7 +83,8 @@ pub fn config(service: &'static str, database_url: String, namespace: &str) -> C
         kafka_linger: Duration::from_millis(0),
         kafka_fetch_wait: Duration::from_millis(5),
         metrics_addr: None,
-        tokens: crate::token_file::TokenStore::fixed(tokens()),
+        credentials: crate::auth::Credentials { tokens: crate::token_file::TokenStore::fixed(tokens()), jwt: None },
+        tls: None,
     }
 }
 
@@ -108,7 +109,7 @@ where
 pub async fn send_from_outside(topic: &str, key: &[u8], headers: &[(&str, &[u8])], value: Option<&[u8]>) -> (i32, i64) {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    let producer: FutureProducer = crate::kafka::client_config(&brokers()).create().unwrap();
     let headers = headers
         .iter()
         .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(*value) }));

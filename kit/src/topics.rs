@@ -3,7 +3,6 @@
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -120,7 +119,7 @@ pub enum TopicError {
 
 /// Creates `names` if they do not exist yet; existing topics are left as they are.
 pub async fn ensure(brokers: &str, names: &[String], partitions: i32, replication: i32) -> Result<(), TopicError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let admin: AdminClient<DefaultClientContext> = crate::kafka::client_config(brokers).create()?;
     let new: Vec<NewTopic<'_>> =
         names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication))).collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

@@ -9,7 +9,6 @@
 
 mod api;
 mod cancel_order;
-mod http;
 mod payment;
 mod place_order;
 mod project;

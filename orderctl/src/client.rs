@@ -1,5 +1,6 @@
 //! The way in to the services: their addresses, and a gRPC channel to each that sends the API
-//! token with every call.
+//! token with every call (over TLS for an `https://` address, verified against
+//! `ORDERFLOW_CA_FILE`: `orderflow_kit::tls`).
 
 use anyhow::Context;
 use clap::Args;
@@ -10,7 +11,6 @@ use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::webhook_service_client::WebhookServiceClient;
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 /// Where the four services listen.
 #[derive(Debug, Args)]
@@ -78,7 +78,7 @@ impl Addrs {
 /// A channel to `addr` that sends `token` with every call.
 pub async fn connect(addr: &str, token: &Bearer) -> anyhow::Result<Authorized> {
     let channel =
-        Channel::from_shared(addr.to_owned())?.connect().await.with_context(|| format!("cannot reach {addr}"))?;
+        orderflow_kit::tls::endpoint(addr)?.connect().await.with_context(|| format!("cannot reach {addr}"))?;
     Ok(InterceptedService::new(channel, token.clone()))
 }
 

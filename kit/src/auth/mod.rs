@@ -1,17 +1,20 @@
 //! Authentication: every RPC except health and reflection needs `authorization: Bearer <token>`,
 //! and the token's scopes must cover the method. Tokens come from configuration
-//! (`AUTH_TOKENS_FILE`) as SHA-256 digests, so the file holds no usable secret. Missing or
-//! unknown token: UNAUTHENTICATED; known token without the scope: PERMISSION_DENIED.
+//! (`AUTH_TOKENS_FILE`) as SHA-256 digests, so the file holds no usable secret, or are JWTs
+//! from an identity provider (`AUTH_JWKS_FILE` / `AUTH_JWKS_URL`, [`jwt`]). Missing, unknown,
+//! expired or forged token: UNAUTHENTICATED; known token without the scope: PERMISSION_DENIED.
 //!
 //! Enforced by a tower layer in front of every route ([`AuthLayer`]), so no handler can forget it.
 //!
 //! `tokens`: the configured tokens (the file's format, bound tokens) and the check of one call;
+//! `jwt`: JWTs verified against an identity provider's key set;
 //! `layer`: the tower layer that runs the check in front of every route.
 
+pub mod jwt;
 mod layer;
 mod tokens;
 
-pub use layer::{AuthLayer, Authenticated};
+pub use layer::{AuthLayer, Authenticated, Credentials};
 pub use tokens::{Binding, Caller, TokenFileError, Tokens, bound_carrier, bound_customer, caller, digest};
 
 /// The scopes a token can carry.

@@ -141,8 +141,8 @@ impl Tokens {
         self.by_digest.is_empty()
     }
 
-    /// Checks a call to `path` with the `authorization` header value; the caller if one was
-    /// needed and allowed.
+    /// Checks a call to `path` with the `authorization` header value against these tokens;
+    /// the caller if one was needed and allowed.
     pub fn authorize(
         &self,
         policy: &Policy,
@@ -150,27 +150,43 @@ impl Tokens {
         authorization: Option<&[u8]>,
     ) -> Result<Option<&Caller>, Status> {
         let Some(needed) = policy.required_scopes(path) else { return Ok(None) };
-        let header = authorization.ok_or_else(|| {
-            Status::unauthenticated("missing credentials: send metadata `authorization: Bearer <token>`")
-        })?;
-        // The scheme is case-insensitive (RFC 9110 §11.1).
-        let token = std::str::from_utf8(header)
-            .ok()
-            .and_then(|h| h.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Status::unauthenticated("malformed authorization metadata: expected `Bearer <token>`"))?;
-        let caller =
-            self.by_digest.get(&digest(token)).ok_or_else(|| Status::unauthenticated("unknown or revoked token"))?;
-        if !caller.may(needed) {
-            let method = path.rsplit('/').next().unwrap_or(path);
-            return Err(Status::permission_denied(format!(
-                "token {:?} may not call {method}: it needs scope {}",
-                caller.name,
-                needed.join(" or ")
-            )));
-        }
+        let caller = self.lookup(bearer(authorization)?)?;
+        caller.permit(needed, path)?;
         Ok(Some(caller))
+    }
+
+    /// The caller `token` stands for.
+    pub fn lookup(&self, token: &str) -> Result<&Caller, Status> {
+        self.by_digest.get(&digest(token)).ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
+    }
+}
+
+/// The token of an `authorization` header value, `Bearer <token>`.
+pub fn bearer(authorization: Option<&[u8]>) -> Result<&str, Status> {
+    let header = authorization
+        .ok_or_else(|| Status::unauthenticated("missing credentials: send metadata `authorization: Bearer <token>`"))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Status::unauthenticated("malformed authorization metadata: expected `Bearer <token>`"))
+}
+
+impl Caller {
+    /// Whether this caller may call `path`, which needs one of `needed`: PERMISSION_DENIED
+    /// naming the scope if not.
+    pub fn permit(&self, needed: &[&str], path: &str) -> Result<(), Status> {
+        if self.may(needed) {
+            return Ok(());
+        }
+        let method = path.rsplit('/').next().unwrap_or(path);
+        Err(Status::permission_denied(format!(
+            "token {:?} may not call {method}: it needs scope {}",
+            self.name,
+            needed.join(" or ")
+        )))
     }
 }

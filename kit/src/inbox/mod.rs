@@ -201,9 +201,8 @@ pub struct ConsumerSettings {
 /// tansu 0.6 always waits it out, so there it is the hop latency at low load, traded against
 /// the broker's CPU spent on empty fetches).
 pub fn consumer_config(brokers: &str, group: &str, fetch_wait: Duration) -> ClientConfig {
-    let mut config = ClientConfig::new();
+    let mut config = crate::kafka::client_config(brokers);
     config
-        .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -26,7 +26,7 @@ impl Gateway {
     pub fn new(base: &str) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(base).map_err(|e| anyhow::anyhow!("PAYMENT_GATEWAY_URL {base:?}: {e}"))?;
         anyhow::ensure!(matches!(url.scheme(), "http" | "https"), "PAYMENT_GATEWAY_URL {base:?}: not http(s)");
-        let client = crate::http::client("orderflow-payments/1", TIMEOUT)?;
+        let client = orderflow_kit::tls::https_client("orderflow-payments/1", TIMEOUT)?;
         Ok(Self { client, base: base.trim_end_matches('/').to_owned() })
     }
 

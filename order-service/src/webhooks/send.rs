@@ -38,7 +38,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(pool: PgPool) -> anyhow::Result<Self> {
-        let client = crate::http::client("orderflow-webhooks/1", TIMEOUT)?;
+        let client = orderflow_kit::tls::https_client("orderflow-webhooks/1", TIMEOUT)?;
         Ok(Self { pool, client })
     }
 

@@ -1,0 +1,181 @@
+use super::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+const ISSUER: &str = "https://id.example";
+const AUDIENCE: &str = "orderflow";
+
+fn ed_key(seed: u8) -> (EncodingKey, Value) {
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    let der = signing.to_pkcs8_der().unwrap();
+    let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
+    (EncodingKey::from_ed_der(der.as_bytes()), json!({"kty": "OKP", "crv": "Ed25519", "x": x, "use": "sig"}))
+}
+
+fn ec_key() -> (EncodingKey, Value) {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let signing = p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap();
+    let der = signing.to_pkcs8_der().unwrap();
+    let point = signing.verifying_key().to_encoded_point(false);
+    let (x, y) = (URL_SAFE_NO_PAD.encode(point.x().unwrap()), URL_SAFE_NO_PAD.encode(point.y().unwrap()));
+    (EncodingKey::from_ec_der(der.as_bytes()), json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "alg": "ES256"}))
+}
+
+fn with_kid(mut jwk: Value, kid: &str) -> Value {
+    jwk["kid"] = json!(kid);
+    jwk
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(extra: Value) -> Value {
+    let mut claims = json!({"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "scope": "orders:read openid orders:write"});
+    for (name, value) in extra.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value.clone();
+        }
+    }
+    claims
+}
+
+fn sign(key: &EncodingKey, alg: Algorithm, kid: &str, claims: &Value) -> String {
+    let header = Header { kid: Some(kid.to_owned()), ..Header::new(alg) };
+    encode(&header, claims, key).unwrap()
+}
+
+fn key_file(name: &str, keys: &[Value]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("orderflow-jwks-{name}-{}.json", std::process::id()));
+    std::fs::write(&path, json!({ "keys": keys }).to_string()).unwrap();
+    path
+}
+
+fn verifier(source: JwksSource) -> Arc<JwtVerifier> {
+    let settings = JwtSettings { source, issuer: ISSUER.into(), audience: AUDIENCE.into() };
+    JwtVerifier::new(settings, reqwest::Client::new())
+}
+
+async fn refused(verifier: &JwtVerifier, token: &str) -> String {
+    let status = verifier.verify(token).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    status.message().to_owned()
+}
+
+#[tokio::test]
+async fn a_good_token_gives_its_subject_and_the_scopes_this_system_knows() {
+    let ((ed, ed_jwk), (ec, ec_jwk)) = (ed_key(7), ec_key());
+    let path = key_file("good", &[with_kid(ed_jwk, "ed"), with_kid(ec_jwk, "ec")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    let caller = verifier.verify(&sign(&ed, Algorithm::EdDSA, "ed", &claims(json!({})))).await.unwrap();
+    assert_eq!(caller.name, "jwt:alice");
+    assert_eq!(caller.scopes, ["orders:read", "orders:write"], "openid is not ours and is left out");
+    assert_eq!(caller.binding, None);
+    let bound = sign(&ec, Algorithm::ES256, "ec", &claims(json!({"customer_id": "cust-1"})));
+    assert_eq!(verifier.verify(&bound).await.unwrap().binding, Some(Binding::Customer("cust-1".into())));
+    let carrier = sign(&ec, Algorithm::ES256, "ec", &claims(json!({"carrier": "DPD"})));
+    assert_eq!(verifier.verify(&carrier).await.unwrap().binding, Some(Binding::Carrier("DPD".into())));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn expired_early_foreign_and_incomplete_tokens_are_refused_with_the_reason() {
+    let (ed, jwk) = ed_key(7);
+    let path = key_file("claims", &[with_kid(jwk, "ed")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    let token = |extra| sign(&ed, Algorithm::EdDSA, "ed", &claims(extra));
+    assert!(refused(&verifier, &token(json!({"exp": now() - 120}))).await.contains("expired"));
+    assert!(refused(&verifier, &token(json!({"nbf": now() + 600}))).await.contains("not valid yet"));
+    assert!(refused(&verifier, &token(json!({"aud": "another-system"}))).await.contains("another audience"));
+    assert!(refused(&verifier, &token(json!({"iss": "https://evil.example"}))).await.contains("another issuer"));
+    assert!(refused(&verifier, &token(json!({"exp": null}))).await.contains("\"exp\""));
+    let no_sub = refused(&verifier, &token(json!({"sub": null}))).await;
+    assert!(no_sub.contains("\"sub\""), "{no_sub}");
+    let both = token(json!({"customer_id": "c", "carrier": "DPD"}));
+    assert!(refused(&verifier, &both).await.contains("both"));
+    assert!(refused(&verifier, &token(json!({"customer_id": ""}))).await.contains("1 to 64"));
+    assert!(refused(&verifier, "eyJ.not.atoken").await.contains("malformed"));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn only_a_key_of_the_set_with_its_own_algorithm_verifies() {
+    let ((ed, jwk), (stranger, _)) = (ed_key(7), ed_key(9));
+    let path = key_file("keys", &[with_kid(jwk.clone(), "ed")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    let good = claims(json!({}));
+    let forged = sign(&stranger, Algorithm::EdDSA, "ed", &good);
+    assert!(refused(&verifier, &forged).await.contains("signature"), "another key under a known kid");
+    let unknown = sign(&stranger, Algorithm::EdDSA, "elsewhere", &good);
+    assert!(refused(&verifier, &unknown).await.contains("does not publish"));
+    let no_kid = encode(&Header::new(Algorithm::EdDSA), &good, &ed).unwrap();
+    assert!(refused(&verifier, &no_kid).await.contains("kid"));
+    // The classic confusion: an HMAC token keyed with the public key's bytes.
+    let public = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+    let confused = sign(&EncodingKey::from_secret(&public).unwrap(), Algorithm::HS256, "ed", &good);
+    assert!(refused(&verifier, &confused).await.contains("algorithm"));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_key_id_reads_the_set_again_at_most_once_per_interval() {
+    let ((old, old_jwk), (new, new_jwk)) = (ed_key(7), ed_key(8));
+    let path = key_file("rotate", &[with_kid(old_jwk.clone(), "old")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    assert!(verifier.verify(&sign(&old, Algorithm::EdDSA, "old", &claims(json!({})))).await.is_ok());
+    std::fs::write(&path, json!({"keys": [with_kid(old_jwk, "old"), with_kid(new_jwk, "new")]}).to_string()).unwrap();
+    let rotated = sign(&new, Algorithm::EdDSA, "new", &claims(json!({})));
+    assert!(verifier.verify(&rotated).await.is_err(), "read {MIN_REFRESH:?} ago at most: not again yet");
+    *verifier.refreshed.lock().await = Instant::now().checked_sub(MIN_REFRESH);
+    assert_eq!(verifier.verify(&rotated).await.unwrap().name, "jwt:alice", "the new key is read");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_key_set_keeps_only_signing_keys_with_an_id_and_a_known_algorithm() {
+    let (_, ed) = ed_key(7);
+    let secret = json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"});
+    let encryption = with_kid(json!({"kty": "OKP", "crv": "Ed25519", "x": ed["x"], "use": "enc"}), "enc");
+    let mislabelled = with_kid(json!({"kty": "OKP", "crv": "Ed25519", "x": ed["x"], "alg": "RS256"}), "odd");
+    let set = json!({"keys": [secret, encryption, mislabelled, ed.clone(), with_kid(ed, "ed")]}).to_string();
+    let keys = parse_key_set(set.as_bytes()).unwrap();
+    assert_eq!(keys.keys().collect::<Vec<_>>(), ["ed"]);
+    assert!(parse_key_set(br#"{"keys": []}"#).unwrap_err().contains("no usable signing key"));
+    assert!(parse_key_set(b"<html>").unwrap_err().contains("not a JWKS"));
+}
+
+#[tokio::test]
+async fn a_key_set_url_is_fetched_and_a_failed_fetch_keeps_the_keys() {
+    use axum::routing::get;
+    let (ed, jwk) = ed_key(7);
+    let body = json!({"keys": [with_kid(jwk, "ed")]}).to_string();
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let serving = Arc::clone(&up);
+    let app = axum::Router::new().route(
+        "/jwks",
+        get(move || {
+            let (up, body) = (serving.load(std::sync::atomic::Ordering::SeqCst), body.clone());
+            async move { if up { Ok(body) } else { Err(axum::http::StatusCode::SERVICE_UNAVAILABLE) } }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let verifier = verifier(JwksSource::Url(url));
+    assert_eq!(verifier.refresh().await, Ok(1));
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(verifier.refresh().await.unwrap_err().contains("503"));
+    assert!(verifier.verify(&sign(&ed, Algorithm::EdDSA, "ed", &claims(json!({})))).await.is_ok());
+}
+
+#[test]
+fn only_three_part_tokens_are_taken_for_jwts() {
+    assert!(looks_like_jwt("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhIn0.c2ln"));
+    assert!(!looks_like_jwt("dev-admin-3f9a"));
+    assert!(!looks_like_jwt("eyJ.only-two"));
+}
