@@ -19,11 +19,11 @@ PROFILE=${PROFILE:-release}
 PG_SETTINGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 start_stack
 create_database bench
-"$(pg_bindir)/psql" -q -v ON_ERROR_STOP=1 "postgres://postgres@127.0.0.1:$PG_PORT/bench" \
+"$(pg_bindir)/psql" -q -v ON_ERROR_STOP=1 "$PG_BASE/bench" \
   -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 pids=()
 for service in "${!SERVICE_PIDS[@]}"; do pids+=(--pid "$service=${SERVICE_PIDS[$service]}"); done
 log "benchmarking (reports and charts per step in $ROOT/bench/)"
 KAFKA_BROKERS="$KAFKA_BROKERS" "$BIN/orderctl" bench \
-  --database-url "postgres://postgres@127.0.0.1:$PG_PORT/bench" --out "$ROOT/bench" "${pids[@]}" \
+  --database-url "$PG_BASE/bench" --out "$ROOT/bench" "${pids[@]}" \
   --comm tansu --comm postgres "$@"

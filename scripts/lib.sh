@@ -2,13 +2,21 @@
 # Shared by scripts/up.sh and scripts/test.sh: installs what is missing (Debian packages, the
 # pinned tansu broker), then starts a throwaway PostgreSQL cluster and a tansu broker on free
 # ports under a temporary state directory. Everything started here is stopped on exit.
+#
+# TLS=1: every connection on TLS (a throwaway CA made with openssl under $STATE_DIR/tls;
+# PostgreSQL with ssl=on and only TLS connections, the broker behind stunnel, gRPC over TLS);
+# MTLS=1 also makes the services require client certificates. See docs/security.md.
 set -euo pipefail
+# Nothing the stack writes (tokens, passwords, keys, data, logs) is for anyone else.
+umask 077
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TANSU_VERSION=0.6.0
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/orderflow.XXXXXX")
-chmod 755 "$STATE_DIR"
+chmod 711 "$STATE_DIR" # PostgreSQL's user reaches its own directory inside, and only that
+TLS=${TLS:-0}
+MTLS=${MTLS:-0}
 PIDS=()
 PG_DATA=""
 
@@ -31,6 +39,10 @@ ensure_packages() {
   command -v make >/dev/null || missing+=(make)
   command -v perl >/dev/null || missing+=(perl)
   command -v sqlite3 >/dev/null || missing+=(sqlite3)
+  command -v openssl >/dev/null || missing+=(openssl)
+  [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev) # librdkafka's TLS and SCRAM
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  if [ "$TLS" = 1 ]; then command -v stunnel4 >/dev/null || missing+=(stunnel4); fi
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
@@ -88,22 +100,64 @@ start_postgres() {
   local dir="$STATE_DIR/postgres"
   PG_DATA="$dir/data"
   mkdir -p "$dir"
+  # Password (SCRAM) authentication for every connection; the superuser's password is fresh.
+  PG_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  printf '%s\n' "$PG_PASSWORD" >"$dir/pwfile"
+  local tls=()
+  if [ "$TLS" = 1 ]; then
+    make_pki
+    cp "$STATE_DIR/tls/server.pem" "$STATE_DIR/tls/server-key.pem" "$dir/"
+    tls=(-c ssl=on -c "ssl_cert_file=$dir/server.pem" -c "ssl_key_file=$dir/server-key.pem")
+  fi
   if [ "$(id -u)" = 0 ]; then
-    chown postgres: "$dir"
+    chown -R postgres: "$dir"
     run=(runuser -u postgres --)
   fi
   PG_CTL=("${run[@]}" "$bindir/pg_ctl")
-  "${run[@]}" "$bindir/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >"$STATE_DIR/initdb.log" 2>&1
+  "${run[@]}" "$bindir/initdb" -D "$PG_DATA" -U postgres --auth=scram-sha-256 --pwfile="$dir/pwfile" -E UTF8 \
+    >"$STATE_DIR/initdb.log" 2>&1
+  rm -f "$dir/pwfile"
+  # With TLS, a TCP connection without it is refused outright.
+  if [ "$TLS" = 1 ]; then sed -i 's/^host\(\s\)/hostssl\1/' "$PG_DATA/pg_hba.conf"; fi
   local attempt
   for attempt in 1 2 3 4 5; do
     PG_PORT=$(free_port)
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    PG_OPTIONS="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $*"
+    PG_OPTIONS="-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c password_encryption=scram-sha-256 ${tls[*]} $*"
     if pg_start; then break; fi
     [ "$attempt" = 5 ] && { echo "PostgreSQL did not start; see $dir/postgres.log" >&2; return 1; }
     log "PostgreSQL could not start on port $PG_PORT (taken meanwhile?); trying another port"
   done
-  PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  # PG_QUERY: what every URL to this server adds (with TLS: the server's name verified).
+  PG_QUERY=""
+  if [ "$TLS" = 1 ]; then PG_QUERY="?sslmode=verify-full&sslrootcert=$STATE_DIR/tls/ca.pem"; fi
+  PG_BASE="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT"
+  PG_URL="$PG_BASE/postgres$PG_QUERY"
+}
+
+# A throwaway certificate authority (openssl, P-256) and the certificates the stack uses, under
+# $STATE_DIR/tls: server.pem for localhost and 127.0.0.1 (the services, PostgreSQL, the
+# broker's TLS front), client.pem for mTLS. Made once per run.
+make_pki() {
+  local tls="$STATE_DIR/tls"
+  [ -f "$tls/ca.pem" ] && return
+  mkdir -p "$tls"
+  local key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${key[@]}" -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" -days 30 \
+    -subj "/CN=Orderflow development CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  leaf() { # name subject extensions
+    openssl req "${key[@]}" -keyout "$tls/$1-key.pem" -out "$tls/$1.csr" -subj "$2" 2>/dev/null
+    printf '%s\n' "$3" >"$tls/$1.ext"
+    openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+      -out "$tls/$1.pem" -days 30 -extfile "$tls/$1.ext" 2>/dev/null
+    rm -f "$tls/$1.csr" "$tls/$1.ext"
+  }
+  leaf server "/CN=localhost" "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+  leaf client "/CN=orderflow-operator" "extendedKeyUsage=clientAuth"
+  chmod 644 "$tls/ca.pem" "$tls/server.pem" "$tls/client.pem"
+  log "TLS: throwaway CA $tls/ca.pem"
 }
 
 # Starts the cluster made by start_postgres (again), with the same options.
@@ -121,18 +175,31 @@ psql_admin() {
   "$bindir/psql" -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"
 }
 
+# A role of its own for a service, owning only its database (created here), with a fresh
+# password; sets DB_URL to the service's URL.
+create_service_database() { # database role
+  local password
+  password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  psql_admin -c "CREATE ROLE $2 LOGIN PASSWORD '$password'" -c "CREATE DATABASE $1 OWNER $2" \
+    -c "REVOKE ALL ON DATABASE $1 FROM PUBLIC" >/dev/null
+  DB_URL="postgres://$2:$password@127.0.0.1:$PG_PORT/$1$PG_QUERY"
+}
+
 # tansu with durable SQLite storage, on a free port or (to restart it) the given one. Sets
-# KAFKA_BROKERS and TANSU_PID.
+# KAFKA_BROKERS and TANSU_PID. With TLS=1, tansu (which has no TLS of its own) listens on the
+# loopback behind stunnel, and advertises stunnel's port: clients reach it only over TLS.
 start_tansu() {
-  local port attempt
+  local port attempt advertised
   for attempt in 1 2 3 4 5; do
     port=${1:-$(free_port)}
+    advertised=$port
+    if [ "$TLS" = 1 ]; then advertised=${KAFKA_TLS_PORT:=$(free_port)}; fi
     log "starting tansu $TANSU_VERSION on 127.0.0.1:$port"
     # tansu reads the sqlite path relative to its working directory.
     (cd "$STATE_DIR" && exec "$TANSU" broker \
       --storage-engine "sqlite://tansu.db" \
       --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" >>"$STATE_DIR/tansu.log" 2>&1) &
+      --advertised-listener-url "tcp://127.0.0.1:$advertised" >>"$STATE_DIR/tansu.log" 2>&1) &
     TANSU_PID=$!
     PIDS+=("$TANSU_PID")
     if wait_for_port "$port" tansu "$TANSU_PID"; then break; fi
@@ -144,6 +211,28 @@ start_tansu() {
   # topic of 14,000 events). The index makes it a lookup (docs/adr/0003).
   sqlite3 -cmd ".timeout 10000" "$STATE_DIR/tansu.db" "CREATE INDEX IF NOT EXISTS header_by_record ON header (topition, offset_id)"
   KAFKA_BROKERS="127.0.0.1:$port"
+  if [ "$TLS" = 1 ] && [ -z "${STUNNEL_PID:-}" ]; then
+    make_pki
+    cat >"$STATE_DIR/stunnel.conf" <<CONF
+foreground = yes
+pid =
+[kafka]
+accept = 127.0.0.1:$KAFKA_TLS_PORT
+connect = 127.0.0.1:$port
+cert = $STATE_DIR/tls/server.pem
+key = $STATE_DIR/tls/server-key.pem
+sslVersionMin = TLSv1.2
+CONF
+    stunnel4 "$STATE_DIR/stunnel.conf" >>"$STATE_DIR/stunnel.log" 2>&1 &
+    STUNNEL_PID=$!
+    PIDS+=("$STUNNEL_PID")
+    wait_for_port "$KAFKA_TLS_PORT" "stunnel (the broker's TLS)" "$STUNNEL_PID"
+    log "the broker on TLS at 127.0.0.1:$KAFKA_TLS_PORT (stunnel in front of tansu)"
+  fi
+  if [ "$TLS" = 1 ]; then
+    KAFKA_BROKERS="127.0.0.1:$KAFKA_TLS_PORT"
+    export KAFKA_SECURITY_PROTOCOL=ssl KAFKA_SSL_CA_FILE="$STATE_DIR/tls/ca.pem"
+  fi
 }
 
 # The whole stack, as scripts/up.sh and scripts/bench.sh run it: builds ($PROFILE), starts
@@ -181,7 +270,12 @@ start_stack() {
 
   # shellcheck disable=SC2086 # PG_SETTINGS: extra server settings, e.g. "-c name=value ..."
   start_postgres ${PG_SETTINGS:-}
-  for name in orders inventory fulfillment shipping; do create_database "$name"; done
+  declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
+  declare -gA DB_URLS=()
+  for name in order inventory fulfillment shipping; do
+    create_service_database "${DATABASES[$name]}" "${name}_service"
+    DB_URLS[$name]=$DB_URL
+  done
   start_tansu
 
   # Development tokens, fresh for every run: the services get their digests, the user the
@@ -210,7 +304,14 @@ start_stack() {
     export PAYMENT_GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"
   fi
   declare -gA SERVICE_PIDS=()
-  declare -gA DATABASES=([order]=orders [inventory]=inventory [fulfillment]=fulfillment [shipping]=shipping)
+  # The services' environment never holds the clients' tokens (only AUTH_TOKENS_FILE's digests).
+  local unset_tokens=()
+  for var in $(cut -d= -f1 "$TOKENS_ENV"); do unset_tokens+=(-u "$var"); done
+  SERVICE_TLS=()
+  if [ "$TLS" = 1 ]; then
+    SERVICE_TLS=(TLS_CERT_FILE="$STATE_DIR/tls/server.pem" TLS_KEY_FILE="$STATE_DIR/tls/server-key.pem")
+    if [ "$MTLS" = 1 ]; then SERVICE_TLS+=(TLS_CLIENT_CA_FILE="$STATE_DIR/tls/ca.pem"); fi
+  fi
   # (Re)starts one instance of a service (default the first); its log is appended to.
   # METRICS_ADDR=off (exported) turns the endpoints off; unset, the first instance derives its
   # metrics address from GRPC_ADDR (kit/src/config.rs: default_metrics_addr, 127.0.0.1:9151-9154
@@ -227,8 +328,9 @@ start_stack() {
     else
       port=${PORTS[$name]}
     fi
-    env AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
-      DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASES[$name]}" \
+    env "${unset_tokens[@]}" AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
+      DATABASE_URL="${DB_URLS[$name]}" \
+      "${SERVICE_TLS[@]}" \
       KAFKA_BROKERS="$KAFKA_BROKERS" \
       GRPC_ADDR="127.0.0.1:$port" \
       PAYMENT_GATEWAY_URL="$PAYMENT_GATEWAY_URL" \
@@ -250,11 +352,18 @@ start_stack() {
   done
   log "services up ($INSTANCES instance(s) each): order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
 
-  export ORDER_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/orders" \
-    INVENTORY_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/inventory" \
-    FULFILLMENT_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/fulfillment" \
-    SHIPPING_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/shipping"
-  export ORDER_ADDR="http://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="http://127.0.0.1:${PORTS[inventory]}" FULFILLMENT_ADDR="http://127.0.0.1:${PORTS[fulfillment]}" SHIPPING_ADDR="http://127.0.0.1:${PORTS[shipping]}"
+  # Operators reach each service's database as its own role (it owns the database).
+  export ORDER_DATABASE_URL="${DB_URLS[order]}" INVENTORY_DATABASE_URL="${DB_URLS[inventory]}" \
+    FULFILLMENT_DATABASE_URL="${DB_URLS[fulfillment]}" SHIPPING_DATABASE_URL="${DB_URLS[shipping]}"
+  local scheme=http
+  if [ "$TLS" = 1 ]; then
+    scheme=https
+    export ORDERFLOW_CA_FILE="$STATE_DIR/tls/ca.pem"
+    if [ "$MTLS" = 1 ]; then
+      export ORDERFLOW_CLIENT_CERT_FILE="$STATE_DIR/tls/client.pem" ORDERFLOW_CLIENT_KEY_FILE="$STATE_DIR/tls/client-key.pem"
+    fi
+  fi
+  export ORDER_ADDR="$scheme://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="$scheme://127.0.0.1:${PORTS[inventory]}" FULFILLMENT_ADDR="$scheme://127.0.0.1:${PORTS[fulfillment]}" SHIPPING_ADDR="$scheme://127.0.0.1:${PORTS[shipping]}"
 }
 
 cleanup() {

@@ -6,6 +6,7 @@
 #
 #   PROFILE=release|dev (default release)   ORDER_PORT/INVENTORY_PORT/... to move the gRPC ports
 #   INSTANCES=N: N instances of every service, sharing the partitions (docs/adr/0010)
+#   TLS=1: every connection on TLS, with a throwaway CA (MTLS=1: client certificates too)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -32,12 +33,20 @@ fi
 for _ in $(seq 100); do grep -q "order.shipped" "$WEBHOOK_LOG" && break; sleep 0.1; done
 log "webhooks received so far: $(grep -c ' verified ' "$WEBHOOK_LOG") (the last three below)"
 grep ' verified ' "$WEBHOOK_LOG" | tail -3 | cut -c1-200
-PG_BASE="postgres://postgres@127.0.0.1:$PG_PORT"
+# With TLS=1, what the clients need besides the addresses.
+CLIENT_TLS="" KAFKA_TLS=""
+if [ "$TLS" = 1 ]; then
+  CLIENT_TLS=$'\n'"  export ORDERFLOW_CA_FILE=$ORDERFLOW_CA_FILE   # TLS: the throwaway CA of every certificate here"
+  if [ "$MTLS" = 1 ]; then
+    CLIENT_TLS+=$'\n'"  export ORDERFLOW_CLIENT_CERT_FILE=$ORDERFLOW_CLIENT_CERT_FILE ORDERFLOW_CLIENT_KEY_FILE=$ORDERFLOW_CLIENT_KEY_FILE"
+  fi
+  KAFKA_TLS=$'\n'"  export KAFKA_SECURITY_PROTOCOL=$KAFKA_SECURITY_PROTOCOL KAFKA_SSL_CA_FILE=$KAFKA_SSL_CA_FILE"
+fi
 cat <<INFO
 
 Orderflow is running. In another shell:
 
-  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR FULFILLMENT_ADDR=$FULFILLMENT_ADDR SHIPPING_ADDR=$SHIPPING_ADDR
+  export ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR FULFILLMENT_ADDR=$FULFILLMENT_ADDR SHIPPING_ADDR=$SHIPPING_ADDR$CLIENT_TLS
   source $TOKENS_ENV   # development API tokens: ORDERFLOW_TOKEN (every scope) and one per role
   $BIN/orderctl stock list
   $BIN/orderctl order place --line MUG-BLUE:2 --line TEE-M:1
@@ -52,13 +61,14 @@ Orderflow is running. In another shell:
 Operators (no token needed; these read the topics and the services' databases):
 
   export KAFKA_BROKERS=$KAFKA_BROKERS TOPIC_NAMESPACE=orderflow
-  export ORDER_DATABASE_URL=$PG_BASE/orders INVENTORY_DATABASE_URL=$PG_BASE/inventory FULFILLMENT_DATABASE_URL=$PG_BASE/fulfillment SHIPPING_DATABASE_URL=$PG_BASE/shipping
+  export ORDER_DATABASE_URL='$ORDER_DATABASE_URL' INVENTORY_DATABASE_URL='$INVENTORY_DATABASE_URL'
+  export FULFILLMENT_DATABASE_URL='$FULFILLMENT_DATABASE_URL' SHIPPING_DATABASE_URL='$SHIPPING_DATABASE_URL'$KAFKA_TLS
   $BIN/orderctl events tail --from-beginning      # one JSON line per event; --order-id, --type, --topic
   $BIN/orderctl order trace <order id>            # the order's journey with the time at each hop
   $BIN/orderctl lag --watch 2                     # consumer lag, outbox, dead letters per service
   curl -s 127.0.0.1:9151/metrics                  # Prometheus metrics (9151-9154, one per service)
 
-PostgreSQL: postgres://postgres@127.0.0.1:$PG_PORT/<orders|inventory|fulfillment|shipping>
+PostgreSQL: 127.0.0.1:$PG_PORT, one role per service owning its database (URLs above; SCRAM passwords$([ "$TLS" = 1 ] && echo ', TLS only'))
 Kafka (tansu): $KAFKA_BROKERS
 Payment gateway (development, docs/payments.md): $PAYMENT_GATEWAY_URL
 Logs: $STATE_DIR/logs/
