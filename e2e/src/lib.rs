@@ -3,7 +3,11 @@
 //! Starts the four services in-process on port 0, each with a fresh database of its own and
 //! all on a random topic namespace, against the broker and PostgreSQL from scripts/test.sh.
 
+use orderflow_kit::auth::jwt::JwtVerifier;
 use orderflow_kit::testing;
+use orderflow_kit::tls::ClientTls;
+use orderflow_kit::tls::server::ServerTlsFiles;
+use orderflow_kit::tls::test_pki::Pki;
 use orderflow_kit::{App, Config, Wiring};
 use orderflow_proto::client::{Authorized, Bearer};
 use orderflow_proto::common::v1::{Address, Customer, OrderLine};
@@ -14,6 +18,7 @@ use orderflow_proto::order::v1::order_service_client::OrderServiceClient;
 use orderflow_proto::order::v1::{GetOrderRequest, Order, OrderStatus, PaymentStatus, PlaceOrderRequest};
 use orderflow_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -43,6 +48,8 @@ pub struct Stack {
     pub gateway_link: Option<Link>,
     /// The development payment gateway's URL (`GET {gateway}/v1/ledger`).
     pub gateway: String,
+    /// order-service's address as clients reach it (`https://localhost:<port>` under TLS).
+    pub order_addr: String,
     shutdown: CancellationToken,
     services: TaskTracker,
 }
@@ -53,10 +60,25 @@ impl Drop for Stack {
     }
 }
 
-async fn start<W: Wiring>(app: App<W>, addr: SocketAddr, shutdown: &CancellationToken, tasks: &TaskTracker) -> Channel {
+/// The address a client reaches `addr` by: https and the certificate's name under TLS.
+fn url(addr: SocketAddr, tls: Option<&ClientTls>) -> String {
+    match tls {
+        Some(_) => format!("https://localhost:{}", addr.port()),
+        None => format!("http://{addr}"),
+    }
+}
+
+async fn start<W: Wiring>(
+    app: App<W>,
+    addr: SocketAddr,
+    tls: Option<&ClientTls>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Channel {
     let token = shutdown.clone();
     tasks.spawn(async move { app.run_until_stopped(token).await.expect("service stopped with an error") });
-    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
+    let endpoint = tls.cloned().unwrap_or_default().endpoint(&url(addr, tls)).unwrap();
+    endpoint.connect().await.unwrap()
 }
 
 /// `channel` sending `token` with every call.
@@ -147,6 +169,10 @@ struct Options {
     metrics: Option<SocketAddr>,
     order_database_link: bool,
     gateway_link: bool,
+    /// Every service's gRPC on TLS with these certificates (the clients trust its CA).
+    tls: Option<Pki>,
+    /// JWTs accepted besides the token file.
+    jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl Stack {
@@ -185,6 +211,17 @@ impl Stack {
         Self::start_with(Options { gateway_link: true, fulfillment: Some(fulfillment), ..Options::default() }).await
     }
 
+    /// With every service's gRPC on TLS with `pki`'s server certificate (for localhost); the
+    /// stack's clients trust `pki`'s CA.
+    pub async fn start_with_tls(pki: Pki) -> Self {
+        Self::start_with(Options { tls: Some(pki), ..Options::default() }).await
+    }
+
+    /// With JWTs verified by `jwt` accepted besides the token file.
+    pub async fn start_with_jwt(jwt: Arc<JwtVerifier>) -> Self {
+        Self::start_with(Options { jwt: Some(jwt), ..Options::default() }).await
+    }
+
     /// The payment gateway's ledger, by authorization key (the order id).
     pub async fn ledger(&self) -> std::collections::HashMap<String, order_service::gateway_api::Entry> {
         let body = reqwest::get(format!("{}/v1/ledger", self.gateway)).await.unwrap().text().await.unwrap();
@@ -193,7 +230,8 @@ impl Stack {
     }
 
     async fn start_with(options: Options) -> Self {
-        let Options { fulfillment, shipping, inventory, metrics, order_database_link, gateway_link } = options;
+        let Options { fulfillment, shipping, inventory, metrics, order_database_link, gateway_link, tls, jwt } =
+            options;
         orderflow_kit::telemetry::init("e2e");
         let namespace = testing::random_namespace();
         let shutdown = CancellationToken::new();
@@ -208,9 +246,19 @@ impl Stack {
         let inventory_config = config(inventory_service::SERVICE, &namespace).await;
         let fulfillment_config = config(fulfillment_service::SERVICE, &namespace).await;
         let shipping_config = config(shipping_service::SERVICE, &namespace).await;
-        let databases = [&order_config, &inventory_config, &fulfillment_config, &shipping_config]
-            .map(|c| (c.service, c.database_url.clone()))
-            .to_vec();
+        let mut configs = [order_config, inventory_config, fulfillment_config, shipping_config];
+        for config in &mut configs {
+            config.tls = tls.as_ref().map(|pki| ServerTlsFiles {
+                cert: pki.server_cert.clone(),
+                key: pki.server_key.clone(),
+                client_ca: None,
+            });
+            config.credentials.jwt.clone_from(&jwt);
+        }
+        let client_tls = tls.map(|pki| ClientTls { ca_file: Some(pki.ca), identity: None });
+        let client_tls = client_tls.as_ref();
+        let databases = configs.iter().map(|c| (c.service, c.database_url.clone())).collect();
+        let [order_config, inventory_config, fulfillment_config, shipping_config] = configs;
         let gateway = start_gateway(&shutdown).await;
         let gateway_link = if gateway_link { Some(Link::start(gateway).await) } else { None };
         let order_gateway = gateway_link.as_ref().map_or(gateway, |link| link.addr);
@@ -235,14 +283,14 @@ impl Stack {
         let (order_addr, inventory_addr) = (order.local_addr(), inventory.local_addr());
         let (fulfillment_addr, shipping_addr) = (fulfillment.local_addr(), shipping.local_addr());
         let services = TaskTracker::new();
-        let order_channel = start(order, order_addr, &shutdown, &services).await;
-        let shipping_channel = start(shipping, shipping_addr, &shutdown, &services).await;
+        let order_channel = start(order, order_addr, client_tls, &shutdown, &services).await;
+        let shipping_channel = start(shipping, shipping_addr, client_tls, &shutdown, &services).await;
+        let inventory_channel = start(inventory, inventory_addr, client_tls, &shutdown, &services).await;
+        let fulfillment_channel = start(fulfillment, fulfillment_addr, client_tls, &shutdown, &services).await;
         Self {
             orders: OrderServiceClient::new(admin(order_channel.clone())),
-            inventory: InventoryServiceClient::new(admin(start(inventory, inventory_addr, &shutdown, &services).await)),
-            fulfillment: FulfillmentServiceClient::new(admin(
-                start(fulfillment, fulfillment_addr, &shutdown, &services).await,
-            )),
+            inventory: InventoryServiceClient::new(admin(inventory_channel)),
+            fulfillment: FulfillmentServiceClient::new(admin(fulfillment_channel)),
             shipping: ShippingServiceClient::new(admin(shipping_channel.clone())),
             shipping_channel,
             order_channel,
@@ -251,6 +299,7 @@ impl Stack {
             databases,
             order_database_link: link,
             gateway: format!("http://{gateway}"),
+            order_addr: url(order_addr, client_tls),
             gateway_link,
             shutdown,
             services,

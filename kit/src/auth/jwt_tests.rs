@@ -1,19 +1,12 @@
 use super::*;
+use crate::auth::test_issuer::ed_key;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://id.example";
 const AUDIENCE: &str = "orderflow";
-
-fn ed_key(seed: u8) -> (EncodingKey, Value) {
-    let signing = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
-    let der = signing.to_pkcs8_der().unwrap();
-    let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
-    (EncodingKey::from_ed_der(der.as_bytes()), json!({"kty": "OKP", "crv": "Ed25519", "x": x, "use": "sig"}))
-}
 
 fn ec_key() -> (EncodingKey, Value) {
     use p256::pkcs8::EncodePrivateKey as _;

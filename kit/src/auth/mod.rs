@@ -12,6 +12,8 @@
 
 pub mod jwt;
 mod layer;
+#[cfg(feature = "test-support")]
+pub mod test_issuer;
 mod tokens;
 
 pub use layer::{AuthLayer, Authenticated, Credentials};
