@@ -110,6 +110,7 @@ start_postgres() {
     tls=(-c ssl=on -c "ssl_cert_file=$dir/server.pem" -c "ssl_key_file=$dir/server-key.pem")
   fi
   if [ "$(id -u)" = 0 ]; then
+    chmod 711 "$STATE_DIR" # the server's user reaches its own directory, and only that
     chown -R postgres: "$dir"
     run=(runuser -u postgres --)
   fi

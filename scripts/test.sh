@@ -18,8 +18,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "building tests"
 cargo test --workspace --locked --no-run
 
-# Durability does not matter for a throwaway test cluster; speed does.
-start_postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off
+# Durability does not matter for a throwaway test cluster; speed does. It takes TLS connections
+# only, verified (sslmode=verify-full) against a throwaway CA, with SCRAM passwords: every
+# test's database connection goes the way production's does.
+TLS=1 start_postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off
 start_tansu
 export TEST_DATABASE_URL="$PG_URL" KAFKA_BROKERS
 

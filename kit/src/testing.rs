@@ -19,8 +19,9 @@ pub async fn fresh_database() -> String {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL ends in /<database>");
-    format!("{base}/{name}")
+    let (url, query) = admin.split_once('?').map_or((admin.as_str(), ""), |(url, query)| (url, query));
+    let (base, _) = url.rsplit_once('/').expect("TEST_DATABASE_URL ends in /<database>[?<settings>]");
+    if query.is_empty() { format!("{base}/{name}") } else { format!("{base}/{name}?{query}") }
 }
 
 /// A fresh database (as [`fresh_database`]) with the kit's and `service`'s migrations applied.
