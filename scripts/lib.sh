@@ -42,7 +42,7 @@ ensure_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev) # librdkafka's TLS and SCRAM
   command -v pkg-config >/dev/null || missing+=(pkg-config)
-  if [ "$TLS" = 1 ]; then command -v stunnel4 >/dev/null || missing+=(stunnel4); fi
+  command -v stunnel4 >/dev/null || missing+=(stunnel4) # the broker's TLS front (TLS=1, the tests)
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
@@ -250,6 +250,8 @@ start_stack() {
   export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-$INSTANCES} KAFKA_FETCH_WAIT_MS=${KAFKA_FETCH_WAIT_MS:-10}
   ensure_packages
   ensure_tansu
+  # The broker is this stack's own: its clients connect as start_tansu says, nothing else.
+  if [ "$TLS" != 1 ]; then unset KAFKA_SECURITY_PROTOCOL KAFKA_SSL_CA_FILE; fi
 
   log "building the services and orderctl ($PROFILE)"
   cargo build --locked --profile "$PROFILE" --bins

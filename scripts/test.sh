@@ -22,7 +22,9 @@ cargo test --workspace --locked --no-run
 # only, verified (sslmode=verify-full) against a throwaway CA, with SCRAM passwords: every
 # test's database connection goes the way production's does.
 TLS=1 start_postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off
-start_tansu
+# The broker too is reached over TLS only (stunnel in front of tansu; KAFKA_SECURITY_PROTOCOL=ssl
+# and KAFKA_SSL_CA_FILE exported for every Kafka client of the tests).
+TLS=1 start_tansu
 export TEST_DATABASE_URL="$PG_URL" KAFKA_BROKERS
 
 log "cargo test"
@@ -38,7 +40,7 @@ if [ "$status" != 0 ]; then exit "$status"; fi
 
 log "chaos run (small)"
 set +e
-PROFILE=dev bash scripts/chaos.sh --orders 500 --rate 20 --kills 1 --instances 2 2>&1 | tee "$STATE_DIR/chaos.log"
+env -u KAFKA_SECURITY_PROTOCOL -u KAFKA_SSL_CA_FILE PROFILE=dev bash scripts/chaos.sh --orders 500 --rate 20 --kills 1 --instances 2 2>&1 | tee "$STATE_DIR/chaos.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "$summary"
