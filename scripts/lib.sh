@@ -42,6 +42,7 @@ ensure_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev) # librdkafka's TLS and SCRAM
   command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v prometheus >/dev/null || missing+=(prometheus) # MONITORING=1; promtool for the tests
   command -v stunnel4 >/dev/null || missing+=(stunnel4) # the broker's TLS front (TLS=1, the tests)
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
@@ -320,14 +321,17 @@ start_stack() {
   # metrics address from GRPC_ADDR (kit/src/config.rs: default_metrics_addr, 127.0.0.1:9151-9154
   # beside 50051-50054). Further instances listen on free ports, for gRPC and metrics alike.
   # SERVICE_PIDS keys: order-service, order-service#2, ...
-  declare -gA INSTANCE_PORTS=()
+  declare -gA INSTANCE_PORTS=() INSTANCE_METRICS=()
   start_service() { # name [instance]
     local name=$1 instance=${2:-1} key=$1-service port metrics=()
     if ((instance > 1)); then
       key+="#$instance"
       port=${INSTANCE_PORTS[$key]:-$(free_port)}
       INSTANCE_PORTS[$key]=$port
-      [ "${METRICS_ADDR:-}" = off ] || metrics=(METRICS_ADDR="127.0.0.1:$(free_port)")
+      if [ "${METRICS_ADDR:-}" != off ]; then
+        INSTANCE_METRICS[$key]=${INSTANCE_METRICS[$key]:-$(free_port)}
+        metrics=(METRICS_ADDR="127.0.0.1:${INSTANCE_METRICS[$key]}")
+      fi
     else
       port=${PORTS[$name]}
     fi
@@ -353,6 +357,7 @@ start_stack() {
   for name in order inventory fulfillment shipping; do
     for ((i = 1; i <= INSTANCES; i++)); do wait_for_port "$(instance_port "$name" "$i")" "$name-service #$i"; done
   done
+  if [ "${MONITORING:-0}" = 1 ]; then start_prometheus; fi
   log "services up ($INSTANCES instance(s) each): order :${PORTS[order]}, inventory :${PORTS[inventory]}, fulfillment :${PORTS[fulfillment]}, shipping :${PORTS[shipping]}"
 
   # Operators reach each service's database as its own role (it owns the database).
@@ -367,6 +372,35 @@ start_stack() {
     fi
   fi
   export ORDER_ADDR="$scheme://127.0.0.1:${PORTS[order]}" INVENTORY_ADDR="$scheme://127.0.0.1:${PORTS[inventory]}" FULFILLMENT_ADDR="$scheme://127.0.0.1:${PORTS[fulfillment]}" SHIPPING_ADDR="$scheme://127.0.0.1:${PORTS[shipping]}"
+}
+
+# Prometheus (Debian's) scraping every instance's /metrics with Orderflow's alerts
+# (deploy/prometheus/alerts.yml), on a free port of the loopback: PROMETHEUS_URL.
+start_prometheus() {
+  local targets=() key port
+  for key in "${!SERVICE_PIDS[@]}"; do
+    if [[ $key == *"#"* ]]; then
+      port=${INSTANCE_METRICS[$key]:-}
+    else
+      port=$((9100 + ${PORTS[${key%-service}]} % 100))
+    fi
+    [ -n "$port" ] && targets+=("'127.0.0.1:$port'")
+  done
+  cp "$ROOT/deploy/prometheus/alerts.yml" "$STATE_DIR/alerts.yml"
+  cat >"$STATE_DIR/prometheus.yml" <<CONFIG
+global: { scrape_interval: 2s, evaluation_interval: 2s }
+rule_files: [alerts.yml]
+scrape_configs:
+  - job_name: orderflow
+    static_configs: [{ targets: [$(IFS=,; echo "${targets[*]}")] }]
+CONFIG
+  PROMETHEUS_PORT=$(free_port)
+  prometheus --config.file="$STATE_DIR/prometheus.yml" --storage.tsdb.path="$STATE_DIR/prometheus" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" >>"$STATE_DIR/logs/prometheus.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$PROMETHEUS_PORT" prometheus "$!"
+  export PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT"
+  log "Prometheus on $PROMETHEUS_URL (targets ${targets[*]}; alerts: deploy/prometheus/alerts.yml)"
 }
 
 cleanup() {

@@ -2,7 +2,8 @@
 # The test command: sets up what is missing, then fmt, clippy and the whole test suite against
 # a real PostgreSQL and a real tansu broker, then a small chaos run (scripts/chaos.sh: 500
 # orders, two instances per service, each service killed once, the broker and PostgreSQL
-# restarted once). `.ci/run` runs exactly this.
+# restarted once) and the monitoring check (scripts/monitoring-check.sh: Prometheus scrapes
+# every service, a poison message fires the dead-letter alert). `.ci/run` runs exactly this.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -14,6 +15,11 @@ cargo fmt --all --check
 
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "promtool: the Prometheus configuration, the alert rules and their unit tests"
+promtool check config deploy/prometheus/prometheus.yml
+promtool check rules deploy/prometheus/alerts.yml
+(cd deploy/prometheus && promtool test rules alerts.test.yml)
 
 log "building tests"
 cargo test --workspace --locked --no-run
@@ -43,6 +49,14 @@ set +e
 env -u KAFKA_SECURITY_PROTOCOL -u KAFKA_SSL_CA_FILE PROFILE=dev bash scripts/chaos.sh --orders 500 --rate 20 --kills 1 --instances 2 2>&1 | tee "$STATE_DIR/chaos.log"
 status=${PIPESTATUS[0]}
 set -e
+if [ "$status" = 0 ]; then
+  log "monitoring check"
+  set +e
+  env -u KAFKA_SECURITY_PROTOCOL -u KAFKA_SSL_CA_FILE PROFILE=dev bash scripts/monitoring-check.sh 2>&1 | tee "$STATE_DIR/monitoring.log"
+  status=${PIPESTATUS[0]}
+  set -e
+fi
 echo "$summary"
 grep '^chaos:' "$STATE_DIR/chaos.log" || echo "chaos: no summary (see above)"
+grep '^monitoring:' "$STATE_DIR/monitoring.log" 2>/dev/null || echo "monitoring: not run or no summary (see above)"
 exit "$status"

@@ -111,3 +111,27 @@ pub async fn read_to_end(brokers: &str, topics: &[String]) -> Result<Vec<Read>, 
     read.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
     Ok(read)
 }
+
+/// Writes a message to `topic` as any client of the broker could: any key, headers and value
+/// bytes (drills, checks and tests of what consumers do with them). Returns where it landed
+/// (partition, offset).
+pub async fn send_raw(
+    brokers: &str,
+    topic: &str,
+    key: &[u8],
+    headers: &[(&str, &[u8])],
+    value: Option<&[u8]>,
+) -> Result<(i32, i64), KafkaError> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = crate::kafka::client_config(brokers).create()?;
+    let headers = headers
+        .iter()
+        .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(*value) }));
+    let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key).headers(headers);
+    if let Some(value) = value {
+        record = record.payload(value);
+    }
+    let delivery = producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e)?;
+    Ok((delivery.partition, delivery.offset))
+}

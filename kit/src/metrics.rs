@@ -11,6 +11,8 @@
 //! - `orderflow_outbox_depth`, `orderflow_outbox_oldest_age_seconds`, `orderflow_dead_letters`,
 //!   `orderflow_events_skipped_unknown` (events of types this build does not know)
 //! - `orderflow_db_pool_connections{state}` (idle, in_use), `orderflow_db_pool_max_connections`
+//! - order-service: `orderflow_orders{status}` (orders not ended, by status) and
+//!   `orderflow_order_oldest_seconds{status}` (how long the oldest of them has been open)
 
 use crate::lag::Report;
 use futures::future::BoxFuture;
@@ -84,6 +86,12 @@ pub fn backlog(report: &Report, pool: &PgPool) {
     gauge!("orderflow_db_pool_connections", "state" => "idle").set(f64::from(idle));
     gauge!("orderflow_db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
     gauge!("orderflow_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+}
+
+/// Orders not ended in one status: how many, and the age of the oldest.
+pub fn open_orders(status: &str, count: i64, oldest_seconds: f64) {
+    gauge!("orderflow_orders", "status" => status.to_owned()).set(count as f64);
+    gauge!("orderflow_order_oldest_seconds", "status" => status.to_owned()).set(oldest_seconds);
 }
 
 /// The tower layer that counts and times every gRPC call by method and status code.

@@ -108,18 +108,7 @@ where
 /// Writes a message to `topic` with a plain rdkafka producer, as any outside client could:
 /// any key, headers and value bytes. Returns where it landed (partition, offset).
 pub async fn send_from_outside(topic: &str, key: &[u8], headers: &[(&str, &[u8])], value: Option<&[u8]>) -> (i32, i64) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = crate::kafka::client_config(&brokers()).create().unwrap();
-    let headers = headers
-        .iter()
-        .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(*value) }));
-    let mut record = FutureRecord::<[u8], [u8]>::to(topic).key(key).headers(headers);
-    if let Some(value) = value {
-        record = record.payload(value);
-    }
-    let delivery = producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
-    (delivery.partition, delivery.offset)
+    crate::events::send_raw(&brokers(), topic, key, headers, value).await.expect("the broker takes the message")
 }
 
 /// Asserts that every method of `policy`'s APIs (as the proto descriptor set lists them) is in

@@ -9,6 +9,7 @@
 
 mod api;
 mod cancel_order;
+mod gauges;
 mod payment;
 mod place_order;
 mod project;
@@ -141,6 +142,7 @@ impl Wiring for Orders {
             Box::pin(commits.run(shutdown.clone())) as _,
             Box::pin(sender.run(shutdown.clone())) as _,
             Box::pin(payments.run(shutdown.clone())) as _,
+            Box::pin(gauges::run(service.consumer_pool.clone(), shutdown.clone())) as _,
         ];
         service.serve(POLICY, |router| router.add_service(api).add_service(hooks), workers, shutdown).await
     }

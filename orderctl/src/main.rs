@@ -9,6 +9,7 @@ mod cmd;
 mod load;
 mod ops;
 mod print;
+mod send;
 mod watchers;
 
 use clap::{Parser, Subcommand};
@@ -87,6 +88,9 @@ enum Command {
 enum EventsCommand {
     /// Follow the topics: one JSON line per event (type, order id, event id, time, payload).
     Tail(ops::TailArgs),
+    /// Write one message with any key, headers and bytes, as any client of the broker could
+    /// (a drill: the consumers dead-letter what they cannot apply).
+    Send(send::SendArgs),
 }
 
 #[tokio::main]
@@ -109,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let token = || client::bearer(cli.token.as_deref());
     match cli.command {
         Command::Events(EventsCommand::Tail(args)) => ops::tail(broker, &args).await,
+        Command::Events(EventsCommand::Send(args)) => send::send(broker, &args).await,
         Command::Lag(args) => ops::lag(broker, &args).await,
         Command::Health(args) => health::run(&addrs.services(), &args).await,
         Command::Dlq(command) => dlq::run(broker, command).await,

@@ -33,6 +33,11 @@ impl Broker {
     fn all_topics(&self) -> Vec<String> {
         self.topics().all()
     }
+
+    /// A topic given by stem (orders, inventory, fulfillment, shipping) or by full name.
+    pub fn topic_name(&self, topic: &str) -> String {
+        Topic::ALL.into_iter().find(|t| t.stem() == topic).map_or_else(|| topic.to_owned(), |t| self.topics().name(t))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -111,11 +116,7 @@ pub async fn tail(broker: &Broker, args: &TailArgs) -> anyhow::Result<()> {
     let topics = if args.topics.is_empty() {
         broker.all_topics()
     } else {
-        let by_stem: HashMap<&str, Topic> = Topic::ALL.iter().map(|t| (t.stem(), *t)).collect();
-        args.topics
-            .iter()
-            .map(|t| by_stem.get(t.as_str()).map_or_else(|| t.clone(), |t| broker.topics().name(*t)))
-            .collect()
+        args.topics.iter().map(|t| broker.topic_name(t)).collect()
     };
     let render = Render::new()?;
     let mut out = std::io::stdout();
