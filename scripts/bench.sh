@@ -19,11 +19,12 @@ PROFILE=${PROFILE:-release}
 PG_SETTINGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 start_stack
 create_database bench
-"$(pg_bindir)/psql" -q -v ON_ERROR_STOP=1 "$PG_BASE/bench" \
+PGPASSWORD=$PG_PASSWORD "$(pg_bindir)/psql" -q -v ON_ERROR_STOP=1 "postgres://postgres@127.0.0.1:$PG_PORT/bench" \
   -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 pids=()
 for service in "${!SERVICE_PIDS[@]}"; do pids+=(--pid "$service=${SERVICE_PIDS[$service]}"); done
 log "benchmarking (reports and charts per step in $ROOT/bench/)"
-KAFKA_BROKERS="$KAFKA_BROKERS" "$BIN/orderctl" bench \
-  --database-url "$PG_BASE/bench" --out "$ROOT/bench" "${pids[@]}" \
+# The database URL (with its password) through the environment, not the command line.
+KAFKA_BROKERS="$KAFKA_BROKERS" BENCH_DATABASE_URL="$PG_BASE/bench" "$BIN/orderctl" bench \
+  --out "$ROOT/bench" "${pids[@]}" \
   --comm tansu --comm postgres "$@"

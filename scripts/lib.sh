@@ -174,7 +174,8 @@ create_database() {
 psql_admin() {
   local bindir
   bindir=$(pg_bindir)
-  "$bindir/psql" -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"
+  # The password through the environment, never on a command line others can read.
+  PGPASSWORD=$PG_PASSWORD "$bindir/psql" -q -v ON_ERROR_STOP=1 "postgres://postgres@127.0.0.1:$PG_PORT/postgres$PG_QUERY" "$@"
 }
 
 # A role of its own for a service, owning only its database (created here), with a fresh
@@ -182,8 +183,11 @@ psql_admin() {
 create_service_database() { # database role
   local password
   password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-  psql_admin -c "CREATE ROLE $2 LOGIN PASSWORD '$password'" -c "CREATE DATABASE $1 OWNER $2" \
-    -c "REVOKE ALL ON DATABASE $1 FROM PUBLIC" >/dev/null
+  psql_admin -v role="$2" -v database="$1" -v password="$password" >/dev/null <<'SQL'
+CREATE ROLE :"role" LOGIN PASSWORD :'password';
+CREATE DATABASE :"database" OWNER :"role";
+REVOKE ALL ON DATABASE :"database" FROM PUBLIC;
+SQL
   DB_URL="postgres://$2:$password@127.0.0.1:$PG_PORT/$1$PG_QUERY"
 }
 
@@ -309,8 +313,12 @@ start_stack() {
   fi
   declare -gA SERVICE_PIDS=()
   # The services' environment never holds the clients' tokens (only AUTH_TOKENS_FILE's digests).
+  # Nor the operators' database URLs (every role's password) or their client key.
   local unset_tokens=()
-  for var in $(cut -d= -f1 "$TOKENS_ENV"); do unset_tokens+=(-u "$var"); done
+  for var in $(cut -d= -f1 "$TOKENS_ENV") ORDER_DATABASE_URL INVENTORY_DATABASE_URL FULFILLMENT_DATABASE_URL \
+    SHIPPING_DATABASE_URL TEST_DATABASE_URL ORDERFLOW_CLIENT_KEY_FILE PGPASSWORD; do
+    unset_tokens+=(-u "$var")
+  done
   SERVICE_TLS=()
   if [ "$TLS" = 1 ]; then
     SERVICE_TLS=(TLS_CERT_FILE="$STATE_DIR/tls/server.pem" TLS_KEY_FILE="$STATE_DIR/tls/server-key.pem")

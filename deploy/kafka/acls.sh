@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # One-shot (docker-compose.yml's kafka-acls): who may do what on the broker. Each service
 # writes only its own topic and its dead-letter topic, reads only the topics it consumes, in
-# its own consumer group; every service may create the flow's topics (each creates them all,
-# idempotently, at start-up). `operator` (orderctl) writes the flow's topics (dead-letter
-# answers travel on the source topic, docs/adr/0005) and reads everything. Re-running it adds
-# nothing new. Usage: acls.sh <bootstrap server>
+# its own consumer group, and may create exactly the topics it creates at start-up (the four
+# of the flow, idempotently, and its dead-letter topic: no other name). `operator` (orderctl)
+# writes the four flow topics (dead-letter answers travel on the source topic,
+# docs/adr/0005) and reads every topic of the namespace; it needs no group (its readers
+# assign partitions, offsets live in the services' databases). Re-running it adds nothing new.
+# Usage: acls.sh <bootstrap server>
 set -euo pipefail
 umask 077
 bootstrap=$1
@@ -17,7 +19,9 @@ while read -r service own consumed; do
   principal="User:$service"
   acl --allow-principal "$principal" --operation Write --operation Describe --topic "$ns.$own.v1"
   acl --allow-principal "$principal" --operation Write --operation Describe --topic "$ns.dlq.$service.v1"
-  acl --allow-principal "$principal" --operation Create --resource-pattern-type prefixed --topic "$ns."
+  for stem in orders inventory fulfillment shipping "dlq.$service"; do
+    acl --allow-principal "$principal" --operation Create --topic "$ns.$stem.v1"
+  done
   for stem in ${consumed//,/ }; do
     acl --allow-principal "$principal" --operation Read --operation Describe --topic "$ns.$stem.v1"
   done
@@ -30,8 +34,8 @@ fulfillment-service fulfillment inventory,orders
 shipping-service shipping orders
 SERVICES
 
-acl --allow-principal User:operator --operation Write --operation Read --operation Describe \
-  --resource-pattern-type prefixed --topic "$ns."
-acl --allow-principal User:operator --operation Read --operation Describe --resource-pattern-type prefixed --group "$ns."
-acl --allow-principal User:operator --operation Read --operation Describe --resource-pattern-type prefixed --group orderflow-reader-
-echo "ACLs for operator: writes and reads every $ns. topic"
+for stem in orders inventory fulfillment shipping; do
+  acl --allow-principal User:operator --operation Write --topic "$ns.$stem.v1"
+done
+acl --allow-principal User:operator --operation Read --operation Describe --resource-pattern-type prefixed --topic "$ns."
+echo "ACLs for operator: writes the four flow topics, reads every $ns. topic"

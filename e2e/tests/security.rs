@@ -70,7 +70,7 @@ async fn jwts_are_checked_and_bound_to_their_customer_or_carrier() {
     for (why, token) in [
         ("expired", issuer.token("ada", shop, json!({"exp": now - 300}))),
         ("another audience", issuer.token("ada", shop, json!({"aud": "another-system"}))),
-        ("an unknown key", issuer.sign_as("rotated-away", &json!({"sub": "ada"}))),
+        ("an unknown key", issuer.sign_as("rotated-away", &issuer.claims("ada", shop, json!({})))),
         ("a key not the provider's", stranger.token("ada", shop, json!({}))),
     ] {
         let status = client(&token).get_order(get(&own.order_id)).await.unwrap_err();

@@ -138,14 +138,7 @@ fn jwt_from_env() -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
         (true, true) => return Err(error("AUTH_JWKS_FILE", "", "is not set, nor AUTH_JWKS_URL: JWTs need a key set")),
         (false, false) => return Err(error("AUTH_JWKS_URL", &url, "is set beside AUTH_JWKS_FILE: set one")),
         (false, true) => JwksSource::File(file.into()),
-        (true, false) => {
-            let loopback =
-                ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| url.starts_with(p));
-            if !url.starts_with("https://") && !loopback {
-                return Err(error("AUTH_JWKS_URL", &url, "must be https:// (http only on the loopback)"));
-            }
-            JwksSource::Url(url)
-        }
+        (true, false) => JwksSource::Url(jwks_url(&url).map_err(|reason| error("AUTH_JWKS_URL", &url, &reason))?),
     };
     for (name, value) in [("AUTH_JWT_ISSUER", &issuer), ("AUTH_JWT_AUDIENCE", &audience)] {
         if value.is_empty() {
@@ -155,6 +148,26 @@ fn jwt_from_env() -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
     let http = crate::tls::https_client("orderflow-jwks/1", Duration::from_secs(5))
         .map_err(|e| error("TLS_CA_FILE", "", &e.to_string()))?;
     Ok(Some(JwtVerifier::new(JwtSettings { source, issuer, audience }, http)))
+}
+
+/// A key set's URL: https, or http to the loopback only; no user or password in it.
+fn jwks_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| e.to_string())?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not hold a user or password".into());
+    }
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(url.into()),
+        "http" if loopback => Ok(url.into()),
+        _ => Err("must be https:// (http only to the loopback)".into()),
+    }
 }
 
 /// Reads `name`, or `default` when it is unset or empty.
@@ -206,6 +219,22 @@ mod tests {
         assert_eq!(span("90m"), Ok(Duration::from_secs(5_400)));
         assert_eq!(span(" 45 "), Ok(Duration::from_secs(45)));
         assert!(span("7w").is_err() && span("d").is_err() && span("-1").is_err());
+    }
+
+    #[test]
+    fn a_key_set_url_is_https_or_loopback_http_without_credentials() {
+        assert!(super::jwks_url("https://id.example/jwks").is_ok());
+        assert!(super::jwks_url("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(super::jwks_url("http://localhost:8080/jwks").is_ok());
+        for bad in [
+            "http://id.example/jwks",
+            "http://localhost:@evil.example/jwks",
+            "https://u:p@id.example/",
+            "file:///etc/jwks",
+            "nonsense",
+        ] {
+            assert!(super::jwks_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

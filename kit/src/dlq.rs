@@ -105,7 +105,7 @@ pub enum AnswerError {
 #[cfg(feature = "operator")]
 pub async fn answer(brokers: &str, dead: &Read, action: Action) -> Result<(i32, i64), AnswerError> {
     let answer = Answer::to_dead_letter(&dead.headers, action).ok_or(AnswerError::NotADeadLetter)?;
-    let producer: FutureProducer = outbox::producer_config(brokers, Duration::ZERO).create()?;
+    let producer: FutureProducer = outbox::producer_config(brokers, Duration::ZERO)?.create()?;
     let headers = [
         (ACTION, action.as_str().to_owned()),
         (GROUP, answer.group.clone()),

@@ -54,7 +54,7 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     /// Reads `topics` from their start (`from_beginning`) or only what arrives from now on.
     pub fn new(brokers: &str, topics: &[String], from_beginning: bool) -> Result<Self, KafkaError> {
-        let consumer: StreamConsumer = crate::kafka::client_config(brokers)
+        let consumer: StreamConsumer = crate::kafka::client_config(brokers)?
             .set("group.id", format!("orderflow-reader-{}", uuid::Uuid::new_v4().simple()))
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "50")
@@ -87,7 +87,7 @@ impl Reader {
 
 /// Everything in `topics` up to their ends as of now, in (topic, partition, offset) order.
 pub async fn read_to_end(brokers: &str, topics: &[String]) -> Result<Vec<Read>, KafkaError> {
-    let probe: BaseConsumer = crate::kafka::client_config(brokers).create()?;
+    let probe: BaseConsumer = crate::kafka::client_config(brokers)?.create()?;
     let topics_owned = topics.to_vec();
     let ends = tokio::task::spawn_blocking(move || watermarks(&probe, &topics_owned))
         .await
@@ -124,7 +124,7 @@ pub async fn send_raw(
 ) -> Result<(i32, i64), KafkaError> {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = crate::kafka::client_config(brokers).create()?;
+    let producer: FutureProducer = crate::kafka::client_config(brokers)?.create()?;
     let headers = headers
         .iter()
         .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(*value) }));

@@ -72,7 +72,7 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Probe {
     pub fn new(brokers: &str) -> Result<Self, LagError> {
-        let client: BaseConsumer = crate::kafka::client_config(brokers).create()?;
+        let client: BaseConsumer = crate::kafka::client_config(brokers)?.create()?;
         Ok(Self { client: Arc::new(client) })
     }
 

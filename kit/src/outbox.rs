@@ -148,20 +148,20 @@ impl std::fmt::Debug for Relay {
 
 /// The relay's producer settings: idempotent (`enable.idempotence`, `acks=all`), lingering
 /// `linger` so that a busy outbox goes out in batches while a lone event waits ~nothing.
-pub fn producer_config(brokers: &str, linger: Duration) -> ClientConfig {
-    let mut config = crate::kafka::client_config(brokers);
+pub fn producer_config(brokers: &str, linger: Duration) -> Result<ClientConfig, rdkafka::error::KafkaError> {
+    let mut config = crate::kafka::client_config(brokers)?;
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", linger.as_millis().to_string())
         .set("message.timeout.ms", "30000");
-    config
+    Ok(config)
 }
 
 impl Relay {
     /// A relay with the [`producer_config`] producer on `brokers`.
     pub fn new(pool: PgPool, brokers: &str, batch_size: i64, linger: Duration) -> Result<Self, RelayError> {
-        let producer = producer_config(brokers, linger).create()?;
+        let producer = producer_config(brokers, linger)?.create()?;
         Ok(Self { pool, producer, batch_size })
     }
 

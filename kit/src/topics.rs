@@ -119,7 +119,7 @@ pub enum TopicError {
 
 /// Creates `names` if they do not exist yet; existing topics are left as they are.
 pub async fn ensure(brokers: &str, names: &[String], partitions: i32, replication: i32) -> Result<(), TopicError> {
-    let admin: AdminClient<DefaultClientContext> = crate::kafka::client_config(brokers).create()?;
+    let admin: AdminClient<DefaultClientContext> = crate::kafka::client_config(brokers)?.create()?;
     let new: Vec<NewTopic<'_>> =
         names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication))).collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

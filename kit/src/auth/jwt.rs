@@ -24,6 +24,9 @@ use tonic::Status;
 pub const MIN_REFRESH: Duration = Duration::from_secs(10);
 /// How often the key set is read again in any case.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
+/// Longest the keys last read are used while the set cannot be read again: past it, JWTs are
+/// refused until it can (a retired key must not live on because the provider is unreachable).
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// Largest key set accepted, in bytes.
 const MAX_JWKS_BYTES: usize = 1 << 20;
 /// Clock skew allowed on `exp` and `nbf`.
@@ -61,6 +64,8 @@ impl std::fmt::Debug for Key {
 pub struct JwtVerifier {
     settings: JwtSettings,
     keys: RwLock<Arc<HashMap<String, Key>>>,
+    /// When the keys in force were read.
+    read_at: RwLock<Option<Instant>>,
     /// When the set was last read (held across a read, so concurrent refreshes wait for one).
     refreshed: tokio::sync::Mutex<Option<Instant>>,
     http: reqwest::Client,
@@ -86,7 +91,13 @@ struct Claims {
 impl JwtVerifier {
     /// A verifier whose key set is read at its first use (or by [`JwtVerifier::refresh`]).
     pub fn new(settings: JwtSettings, http: reqwest::Client) -> Arc<Self> {
-        Arc::new(Self { settings, keys: RwLock::new(Arc::default()), refreshed: tokio::sync::Mutex::new(None), http })
+        Arc::new(Self {
+            settings,
+            keys: RwLock::new(Arc::default()),
+            read_at: RwLock::new(None),
+            refreshed: tokio::sync::Mutex::new(None),
+            http,
+        })
     }
 
     /// Reads the key set now; the keys in force change only if it is good.
@@ -106,6 +117,7 @@ impl JwtVerifier {
         let keys = parse_key_set(&text)?;
         let count = keys.len();
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        *self.read_at.write().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         Ok(count)
     }
 
@@ -140,7 +152,14 @@ impl JwtVerifier {
 
     /// The key `kid` names, reading the set again if it is not there (rate-limited).
     async fn key(&self, kid: &str) -> Option<Key> {
-        let cached = |verifier: &Self| verifier.keys.read().unwrap_or_else(PoisonError::into_inner).get(kid).cloned();
+        let cached = |verifier: &Self| {
+            let fresh = verifier
+                .read_at
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some_and(|at| at.elapsed() < MAX_KEY_AGE);
+            fresh.then(|| verifier.keys.read().unwrap_or_else(PoisonError::into_inner).get(kid).cloned()).flatten()
+        };
         if let Some(key) = cached(self) {
             return Some(key);
         }
@@ -207,7 +226,13 @@ fn caller(claims: Claims) -> Result<Caller, String> {
     if claims.sub.is_empty() || claims.sub.len() > 256 {
         return Err("its sub must be 1 to 256 characters".into());
     }
-    let scopes = claims.scope.split_whitespace().filter(|s| scope::KNOWN.contains(s)).map(str::to_owned).collect();
+    // `*` is the token file's alone: an identity provider's token never holds every scope.
+    let scopes = claims
+        .scope
+        .split_whitespace()
+        .filter(|s| *s != scope::ALL && scope::KNOWN.contains(s))
+        .map(str::to_owned)
+        .collect();
     // The prefix keeps a JWT subject apart from a token file name (idempotency keys are per caller).
     Ok(Caller { name: format!("jwt:{}", claims.sub), scopes, binding })
 }

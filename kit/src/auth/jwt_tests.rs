@@ -172,3 +172,29 @@ fn only_three_part_tokens_are_taken_for_jwts() {
     assert!(!looks_like_jwt("dev-admin-3f9a"));
     assert!(!looks_like_jwt("eyJ.only-two"));
 }
+
+#[tokio::test]
+async fn a_jwt_never_holds_every_scope_and_an_unsigned_one_is_refused() {
+    let (ed, jwk) = ed_key(7);
+    let path = key_file("star", &[with_kid(jwk, "ed")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    let star = sign(&ed, Algorithm::EdDSA, "ed", &claims(json!({"scope": "* orders:read"})));
+    assert_eq!(verifier.verify(&star).await.unwrap().scopes, ["orders:read"]);
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"ed"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
+    assert!(verifier.verify(&format!("{header}.{body}.")).await.is_err(), "alg none");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn keys_that_cannot_be_read_again_for_too_long_verify_nothing() {
+    let (ed, jwk) = ed_key(7);
+    let path = key_file("stale", &[with_kid(jwk, "ed")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    let token = sign(&ed, Algorithm::EdDSA, "ed", &claims(json!({})));
+    assert!(verifier.verify(&token).await.is_ok());
+    std::fs::remove_file(&path).unwrap(); // the provider is gone
+    *verifier.read_at.write().unwrap() = Instant::now().checked_sub(MAX_KEY_AGE);
+    *verifier.refreshed.lock().await = None;
+    assert!(refused(&verifier, &token).await.contains("does not publish"), "stale keys are not used");
+}

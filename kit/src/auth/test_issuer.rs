@@ -49,6 +49,11 @@ impl TestIssuer {
     /// A JWT for `sub` with `scope`, valid for ten minutes; `extra` claims replace or add to
     /// those (a null removes one).
     pub fn token(&self, sub: &str, scope: &str, extra: Value) -> String {
+        self.sign_as(&self.kid, &self.claims(sub, scope, extra))
+    }
+
+    /// The claims [`TestIssuer::token`] signs.
+    pub fn claims(&self, sub: &str, scope: &str, extra: Value) -> Value {
         let now = chrono::Utc::now().timestamp();
         let mut claims = json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "scope": scope});
         for (name, value) in extra.as_object().expect("claims as an object") {
@@ -57,7 +62,7 @@ impl TestIssuer {
                 value => claims.as_object_mut().expect("an object").insert(name.clone(), value.clone()),
             };
         }
-        self.sign_as(&self.kid, &claims)
+        claims
     }
 
     /// `claims` signed by this issuer's key under the key id `kid` (another id than its own

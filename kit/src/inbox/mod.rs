@@ -200,8 +200,12 @@ pub struct ConsumerSettings {
 /// `fetch_wait` bounds how long a fetch waits for data (Kafka answers as soon as data arrives;
 /// tansu 0.6 always waits it out, so there it is the hop latency at low load, traded against
 /// the broker's CPU spent on empty fetches).
-pub fn consumer_config(brokers: &str, group: &str, fetch_wait: Duration) -> ClientConfig {
-    let mut config = crate::kafka::client_config(brokers);
+pub fn consumer_config(
+    brokers: &str,
+    group: &str,
+    fetch_wait: Duration,
+) -> Result<ClientConfig, rdkafka::error::KafkaError> {
+    let mut config = crate::kafka::client_config(brokers)?;
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -210,13 +214,13 @@ pub fn consumer_config(brokers: &str, group: &str, fetch_wait: Duration) -> Clie
         .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
         .set("session.timeout.ms", "10000")
         .set("topic.metadata.refresh.interval.ms", "5000");
-    config
+    Ok(config)
 }
 
 impl<H: EventHandler> InboxConsumer<H> {
     pub fn new(settings: ConsumerSettings, pool: PgPool, handler: H) -> Result<Self, ConsumeError> {
         let consumer: StreamConsumer =
-            consumer_config(&settings.brokers, &settings.group, settings.fetch_wait).create()?;
+            consumer_config(&settings.brokers, &settings.group, settings.fetch_wait)?.create()?;
         Ok(Self {
             consumer: Arc::new(consumer),
             topics: settings.topics,

@@ -52,10 +52,15 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
-    /// From `ORDERFLOW_CA_FILE`, `ORDERFLOW_CLIENT_CERT_FILE` and `ORDERFLOW_CLIENT_KEY_FILE`.
-    pub fn from_env() -> Self {
-        let identity = path_var(CLIENT_CERT_FILE).zip(path_var(CLIENT_KEY_FILE));
-        Self { ca_file: path_var(CA_FILE), identity }
+    /// From `ORDERFLOW_CA_FILE`, `ORDERFLOW_CLIENT_CERT_FILE` and `ORDERFLOW_CLIENT_KEY_FILE`
+    /// (a certificate without its key, or a key without its certificate, is an error).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let identity = match (path_var(CLIENT_CERT_FILE), path_var(CLIENT_KEY_FILE)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("set both {CLIENT_CERT_FILE} and {CLIENT_KEY_FILE}, or neither"),
+        };
+        Ok(Self { ca_file: path_var(CA_FILE), identity })
     }
 
     fn tonic_config(&self) -> Result<ClientTlsConfig, TlsFileError> {
@@ -71,10 +76,15 @@ impl ClientTls {
     }
 
     /// A gRPC endpoint for `addr`: plaintext for `http://`, TLS verified as configured for
-    /// `https://` (the host name of the address is the name the certificate must hold).
+    /// `https://` (the host name of the address is the name the certificate must hold). An
+    /// `http://` address while TLS settings are given is refused: the token would go in clear.
     pub fn endpoint(&self, addr: &str) -> anyhow::Result<Endpoint> {
         let endpoint = Endpoint::from_shared(addr.to_owned())?;
         if !addr.starts_with("https://") {
+            anyhow::ensure!(
+                self.ca_file.is_none() && self.identity.is_none(),
+                "{addr} is plaintext while TLS settings ({CA_FILE} or a client certificate) are given: use https://"
+            );
             return Ok(endpoint);
         }
         Ok(endpoint.tls_config(self.tonic_config()?)?)
@@ -83,7 +93,7 @@ impl ClientTls {
 
 /// A gRPC endpoint for `addr` with the TLS settings of the environment ([`ClientTls::from_env`]).
 pub fn endpoint(addr: &str) -> anyhow::Result<Endpoint> {
-    ClientTls::from_env().endpoint(addr)
+    ClientTls::from_env()?.endpoint(addr)
 }
 
 /// The HTTP client of outbound calls: rustls, trusting `ORDERFLOW_CA_FILE` besides the web

@@ -1,11 +1,14 @@
 //! The gRPC server's TLS: the certificate and key (and the client CA, for mTLS) from files,
 //! read again when they change; TCP connections handshaken concurrently, each within
-//! [`HANDSHAKE_TIMEOUT`], so a slow or silent client holds nothing but its own connection.
+//! [`HANDSHAKE_TIMEOUT`], with limits in all and per client address, so slow or silent clients
+//! hold nothing but their own connections.
 
 use super::{TlsFileError, path_var, read};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -16,11 +19,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 /// Longest a client may take over its TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the files are looked at for a change.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
-/// Most handshakes in progress at once; more connections wait to be accepted.
-const MAX_HANDSHAKES: usize = 256;
+/// Most handshakes in progress at once, and from one client address.
+pub const MAX_HANDSHAKES: usize = 1024;
+pub const MAX_HANDSHAKES_PER_PEER: usize = 32;
+/// The first pause after a failed accept (doubling to 1 s while accepts fail).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
 /// Where the server's certificate, key and (for mTLS) client CA are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +149,11 @@ impl ReloadingAcceptor {
     }
 
     /// The TLS connections of `listener`, each handshaken on a task of its own, until
-    /// `shutdown`. Failed handshakes (plaintext clients, untrusted client certificates) are
-    /// logged and dropped.
+    /// `shutdown` (or until the server stops taking them). Failed handshakes (plaintext
+    /// clients, untrusted client certificates) are logged and dropped. At most
+    /// [`MAX_HANDSHAKES`] run at once and [`MAX_HANDSHAKES_PER_PEER`] per client address: a
+    /// connection over either limit is closed at once, so silent sockets cannot make new
+    /// clients wait. An accept that fails (out of file descriptors) is retried after a pause.
     pub fn incoming(
         self: Arc<Self>,
         listener: TcpListener,
@@ -152,25 +161,38 @@ impl ReloadingAcceptor {
     ) -> ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
         let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+        let per_peer = Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, usize>::new()));
         tokio::spawn(async move {
+            let mut pause = ACCEPT_PAUSE;
             loop {
-                let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else { return };
                 let (stream, peer) = tokio::select! {
                     () = shutdown.cancelled() => return,
+                    () = sender.closed() => return,
                     accepted = listener.accept() => match accepted {
                         Ok(accepted) => accepted,
                         Err(error) => {
-                            tracing::warn!(%error, "accept failed");
+                            tracing::warn!(%error, retry_in = ?pause, "accept failed");
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(1));
                             continue;
                         }
                     },
+                };
+                pause = ACCEPT_PAUSE;
+                let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+                    tracing::warn!(%peer, "{MAX_HANDSHAKES} TLS handshakes in progress; connection closed");
+                    continue;
+                };
+                let Some(slot) = PeerSlot::take(&per_peer, peer.ip()) else {
+                    tracing::debug!(%peer, "too many TLS handshakes from this address; connection closed");
+                    continue;
                 };
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%error, "cannot set TCP_NODELAY");
                 }
                 let (acceptor, sender) = (self.acceptor(), sender.clone());
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let _held = (permit, slot);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = sender.send(Ok(tls)).await;
@@ -182,6 +204,36 @@ impl ReloadingAcceptor {
             }
         });
         ReceiverStream::new(receiver)
+    }
+}
+
+/// One handshake in progress from a client address, counted until dropped.
+struct PeerSlot {
+    peers: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl PeerSlot {
+    fn take(peers: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
+        let mut counts = peers.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(ip).or_default();
+        if *count >= MAX_HANDSHAKES_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(Self { peers: Arc::clone(peers), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }
 

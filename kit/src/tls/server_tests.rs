@@ -91,3 +91,17 @@ fn files_that_cannot_be_used_are_named() {
     let mismatched = ServerTlsFiles { key: ours.client_key.clone(), ..files(&ours, false) };
     assert!(mismatched.load().unwrap_err().reason.contains("does not go with"));
 }
+
+#[tokio::test]
+async fn silent_connections_do_not_hold_up_a_client() {
+    let ours = pki("silent", &["localhost"]);
+    let (addr, _, shutdown) = serve(files(&ours, false)).await;
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap()); // never says hello
+    }
+    assert!(answered(&client(&ours, None), &addr).await);
+    drop(silent);
+    shutdown.cancel();
+}

@@ -32,9 +32,9 @@ pub async fn broker(
 ) -> anyhow::Result<(f64, Histogram<u64>)> {
     let topic = format!("{}.bench.{}", broker.namespace, uuid::Uuid::new_v4().simple());
     orderflow_kit::topics::ensure(&broker.brokers, std::slice::from_ref(&topic), 6, 1).await?;
-    let producer: FutureProducer = outbox::producer_config(&broker.brokers, Duration::from_millis(1)).create()?;
+    let producer: FutureProducer = outbox::producer_config(&broker.brokers, Duration::from_millis(1))?.create()?;
     let consumer: StreamConsumer =
-        orderflow_kit::inbox::consumer_config(&broker.brokers, &format!("{topic}.reader"), fetch_wait).create()?;
+        orderflow_kit::inbox::consumer_config(&broker.brokers, &format!("{topic}.reader"), fetch_wait)?.create()?;
     consumer.subscribe(&[&topic])?;
     let payload = vec![b'x'; size];
     // Let the consumer join before timing.
