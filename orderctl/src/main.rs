@@ -10,6 +10,7 @@ mod load;
 mod ops;
 mod print;
 mod send;
+mod top;
 mod watchers;
 
 use clap::{Parser, Subcommand};
@@ -76,6 +77,9 @@ enum Command {
     /// The client and the invariant checker of a chaos run (run through scripts/chaos.sh).
     #[command(subcommand)]
     Chaos(chaos::ChaosCommand),
+    /// A live console of the pipeline: health, events per second, lag, outbox, dead letters,
+    /// PlaceOrder and orders per status, refreshed every second (q quits).
+    Top(top::TopArgs),
     /// Mint development API tokens: the services' token file and an env file to source.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -116,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(EventsCommand::Send(args)) => send::send(broker, &args).await,
         Command::Lag(args) => ops::lag(broker, &args).await,
         Command::Health(args) => health::run(&addrs.services(), &args).await,
+        Command::Top(args) => top::run(addrs, &args).await,
         Command::Dlq(command) => dlq::run(broker, command).await,
         Command::Rebuild(args) => ops::rebuild(broker, &args).await,
         Command::Tokens(command) => tokens::run(command),

@@ -25,7 +25,7 @@ pub struct HealthArgs {
 }
 
 /// One service's status, or why it could not be asked.
-async fn status(addr: &str) -> Result<ServingStatus, String> {
+pub async fn status(addr: &str) -> Result<ServingStatus, String> {
     let channel = orderflow_kit::tls::endpoint(addr)
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(2))
