@@ -43,6 +43,8 @@ ensure_packages() {
   [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev) # librdkafka's TLS and SCRAM
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v prometheus >/dev/null || missing+=(prometheus) # MONITORING=1; promtool for the tests
+  command -v tmux >/dev/null || missing+=(tmux)             # the monitoring check runs orderctl top in it
+  command -v curl >/dev/null || missing+=(curl)
   command -v stunnel4 >/dev/null || missing+=(stunnel4) # the broker's TLS front (TLS=1, the tests)
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"

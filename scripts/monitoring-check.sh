@@ -30,7 +30,29 @@ wait_for "no alert fires on the healthy stack" 'count(ALERTS{alertstate="firing"
 KAFKA_BROKERS=$KAFKA_BROKERS "$BIN/orderctl" events send --topic orders --key poison-check --value 'not an event at all'
 log "poison message written to orderflow.orders.v1"
 wait_for "DeadLetterPresent fires" 'count(ALERTS{alertname="DeadLetterPresent", alertstate="firing"}) > bool 0' 1 90
+# orderctl top, as an operator runs it, in an 80x24 terminal (tmux): every service SERVING and
+# the dead letters counted.
+tmux kill-session -t orderflow-top 2>/dev/null || true
+tmux new-session -d -s orderflow-top -x 80 -y 24 \
+  "env ORDER_ADDR=$ORDER_ADDR INVENTORY_ADDR=$INVENTORY_ADDR FULFILLMENT_ADDR=$FULFILLMENT_ADDR SHIPPING_ADDR=$SHIPPING_ADDR $BIN/orderctl top"
+screen=""
+for _ in $(seq 60); do
+  screen=$(tmux capture-pane -p -t orderflow-top)
+  if [ "$(grep -c ' SERVING' <<<"$screen")" = 4 ] && grep -q 'inventory-service .* [1-9][0-9]* *│' <<<"$screen"; then break; fi
+  sleep 0.5
+done
+tmux send-keys -t orderflow-top q
+printf '%s\n' "$screen" >"$STATE_DIR/top.txt"
+if [ "$(grep -c ' SERVING' <<<"$screen")" != 4 ]; then
+  printf '%s\n' "$screen" >&2
+  echo "monitoring: orderctl top did not show four services SERVING" >&2
+  KEEP_STATE=1
+  exit 1
+fi
+log "orderctl top under tmux (80x24):"
+printf '%s\n' "$screen"
+
 firing=$(curl -fsS "$PROMETHEUS_URL/api/v1/alerts" | python3 -c 'import json, sys
 alerts = json.load(sys.stdin)["data"]["alerts"]
 print(" ".join(sorted("%s(%s)" % (a["labels"]["alertname"], a["labels"].get("service", "")) for a in alerts if a["state"] == "firing")))')
-echo "monitoring: targets up 4/4, firing after the poison: $firing -> PASS"
+echo "monitoring: targets up 4/4, firing after the poison: $firing; orderctl top shows 4 services SERVING -> PASS"

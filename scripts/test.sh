@@ -21,6 +21,9 @@ promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts.test.yml)
 
+log "docker-compose.yml through a Compose implementation's parser"
+bash scripts/compose-check.sh
+
 log "building tests"
 cargo test --workspace --locked --no-run
 

@@ -64,7 +64,7 @@ fn sum(samples: &[Sample], name: &str, by: &str) -> BTreeMap<String, f64> {
 }
 
 fn value(samples: &[Sample], name: &str) -> f64 {
-    samples.iter().filter(|s| s.name == name).map(|s| s.value).sum()
+    samples.iter().filter(|s| s.name == name).map(|s| s.value).sum::<f64>() + 0.0 // an empty sum is -0
 }
 
 /// Per-second rates of counters `name` by label `by` between two scrapes `seconds` apart

@@ -19,6 +19,7 @@ pub struct Ui {
 }
 
 fn number(value: f64) -> String {
+    let value = value + 0.0; // an empty sum is -0
     if value >= 10_000.0 { format!("{:.0}k", value / 1000.0) } else { format!("{value:.0}") }
 }
 
@@ -183,6 +184,7 @@ mod tests {
         assert!(screen.contains("orderflow.inventory.v1[0] 3"), "{screen}");
         assert!(screen.contains("open orders: SHIPPED 42"), "{screen}");
         assert!(screen.contains("PlaceOrder 0.0/s"), "{screen}");
+        assert!(!screen.contains("-0"), "no negative zero:\n{screen}");
     }
 
     #[test]
