@@ -24,6 +24,9 @@ promtool check rules deploy/prometheus/alerts.yml
 log "docker-compose.yml through a Compose implementation's parser"
 bash scripts/compose-check.sh
 
+log "Kubernetes manifests against the Kubernetes schemas"
+bash scripts/k8s-check.sh
+
 log "building tests"
 cargo test --workspace --locked --no-run
 
