@@ -125,7 +125,7 @@ pub fn build(producer: &str, order_id: &str, payload: Payload, cause: &Cause) ->
         occurred_at: Some(prost_types::Timestamp::from(SystemTime::now())),
         producer: producer.to_owned(),
         causation_id: cause.event_id.clone(),
-        traceparent: crate::telemetry::emitted(&cause.trace).to_string(),
+        traceparent: crate::telemetry::emitted(&cause.trace, &cause.event_id).to_string(),
         payload: Some(payload),
     }
 }

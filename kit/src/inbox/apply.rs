@@ -134,7 +134,10 @@ impl<H: EventHandler> InboxConsumer<H> {
                 labels.push((label, "duplicate"));
             }
         }
-        match self.handler.handle_all(conn, &fresh).await {
+        // Each event gets its apply span, continuing its trace, for the whole batch: what the
+        // batch emits names the span of the event that caused it (telemetry::emitted).
+        let spans = fresh.iter().map(|event| (event.event_id.clone(), apply_span(event))).collect();
+        match telemetry::applying(spans, self.handler.handle_all(conn, &fresh)).await {
             Ok(()) => outcome.applied += fresh.len(),
             Err(HandlerError::Database(error)) if db::transient(&error) => return Err(error.into()),
             Err(_) => return Ok(false),

@@ -100,7 +100,8 @@ pub trait EventHandler: Send + Sync {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
         async move {
             for event in events {
-                self.handle(conn, event).instrument(apply::apply_span(event)).await?;
+                let span = crate::telemetry::apply_span_of(&event.event_id).unwrap_or_else(|| apply::apply_span(event));
+                self.handle(conn, event).instrument(span).await?;
             }
             Ok(())
         }
