@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Most calls one round takes; it makes them all at once.
@@ -54,7 +55,8 @@ impl Worker {
         }
         let answered: Vec<(Claimed, Outcome)> = futures::stream::iter(claimed)
             .map(|call| async move {
-                let outcome = self.gateway.call(call.order_id, call.action, &call.placed).await;
+                let span = payment_span(&call);
+                let outcome = self.gateway.call(call.order_id, call.action, &call.placed).instrument(span).await;
                 (call, outcome)
             })
             .buffer_unordered(BATCH)
@@ -104,7 +106,10 @@ impl Worker {
             tracing::info!(order_id = %id, event = envelope::event_type(&payload), "payment settled");
             let next = evolve(view, &payload);
             views.insert(id, next);
-            events.push((id, envelope::build(crate::SERVICE, &id.to_string(), payload, &Cause::event(&call.cause))));
+            // Emitted in a span of the cause's trace, so the trace runs on through the payment.
+            let event = payment_span(&call)
+                .in_scope(|| envelope::build(crate::SERVICE, &id.to_string(), payload, &Cause::event(&call.cause)));
+            events.push((id, event));
         }
         let changed: Vec<(Uuid, &View)> =
             views.iter().filter(|(id, view)| locked.get(*id) != Some(*view)).map(|(id, view)| (*id, view)).collect();
@@ -121,4 +126,13 @@ impl Worker {
         store::release(&mut tx, &released).await?;
         tx.commit().await
     }
+}
+
+/// The span of a payment call, continuing the trace of the event that made it due.
+fn payment_span(call: &Claimed) -> tracing::Span {
+    let span = tracing::info_span!("payment", order_id = %call.order_id, action = call.action.as_str());
+    if let Some(trace) = orderflow_kit::trace::TraceParent::parse(&call.cause.traceparent) {
+        orderflow_kit::telemetry::continue_trace(&span, &trace);
+    }
+    span
 }
