@@ -16,7 +16,7 @@ mkdir -p .secrets
 {
   echo "# docker compose's secrets (scripts/compose-secrets.sh, $(date -u +%FT%TZ)); never commit this file."
   echo "ORDERFLOW_TOKENS_FILE=./.secrets/tokens"
-  for name in DB KAFKA_ADMIN KAFKA_OPERATOR; do echo "ORDERFLOW_${name}_PASSWORD=$(secret)"; done
+  for name in DB KAFKA_ADMIN KAFKA_OPERATOR GRAFANA; do echo "ORDERFLOW_${name}_PASSWORD=$(secret)"; done
   for service in ORDER INVENTORY FULFILLMENT SHIPPING; do
     echo "ORDERFLOW_DB_${service}_PASSWORD=$(secret)"
     echo "ORDERFLOW_KAFKA_${service}_PASSWORD=$(secret)"

@@ -20,6 +20,14 @@ log "promtool: the Prometheus configuration, the alert rules and their unit test
 promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts.test.yml)
+# The Grafana dashboard's queries, each checked by promtool as a recording rule's expression.
+python3 - "$STATE_DIR/dashboard-rules.yml" <<'PY'
+import json, sys
+panels = json.load(open("deploy/grafana/dashboards/orderflow.json"))["panels"]
+rules = [{"record": "dashboard:q%d" % i, "expr": t["expr"]} for i, t in enumerate(t for p in panels for t in p["targets"])]
+json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[1], "w"))
+PY
+promtool check rules "$STATE_DIR/dashboard-rules.yml"
 
 log "docker-compose.yml through a Compose implementation's parser"
 bash scripts/compose-check.sh
