@@ -183,5 +183,10 @@ mod tests {
         assert_eq!(model.orders_by_status["PLACED"], 7.0);
         assert!(!model.services[1].up);
         assert_eq!(order.history.iter().copied().collect::<Vec<_>>(), [0, 25]);
+        // The shipping service comes back: up again, its rates start from its first scrape.
+        let back = parse("orderflow_events_consumed_total{event_type=\"Labelled\",outcome=\"applied\"} 900\n");
+        model.update(vec![("SERVING".into(), None), ("SERVING".into(), Some(back))], 1.0);
+        assert!(model.services[1].up && !model.services[0].up);
+        assert_eq!(model.services[1].consumed_per_s["Labelled"], 0.0, "no rate from a single scrape");
     }
 }
