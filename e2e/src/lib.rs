@@ -328,6 +328,16 @@ impl Stack {
         self.inventory.restock(RestockRequest { sku: sku.into(), quantity }).await.unwrap();
     }
 
+    /// Places an order for `customer_id` (one MUG) as a caller in a trace of its own; the
+    /// order id and the caller's span.
+    pub async fn place_traced(&mut self, customer_id: &str) -> (String, orderflow_kit::trace::TraceParent) {
+        let caller = orderflow_kit::trace::TraceParent::new_root();
+        let mut request = tonic::Request::new(order_request(customer_id, &[("MUG", 1)]));
+        request.metadata_mut().insert("traceparent", caller.to_string().parse().unwrap());
+        let order = self.orders.place_order(request).await.unwrap().into_inner().order.unwrap();
+        (order.order_id, caller)
+    }
+
     /// Polls GetOrder until the order reaches `status`.
     pub async fn wait_for_status(&self, order_id: &str, status: OrderStatus) -> Order {
         self.wait_for_order(order_id, status.as_str_name(), |order| order.status == status as i32).await

@@ -64,10 +64,7 @@ async fn metrics_move_as_orders_flow() {
 async fn one_trace_runs_from_place_order_through_every_event() {
     let mut stack = Stack::start().await;
     stack.stock_product("MUG", "A-01", 350, 10).await;
-    let caller = TraceParent::new_root();
-    let mut request = tonic::Request::new(order_request("c-trace", &[("MUG", 1)]));
-    request.metadata_mut().insert("traceparent", caller.to_string().parse().unwrap());
-    let order_id = stack.orders.place_order(request).await.unwrap().into_inner().order.unwrap().order_id;
+    let (order_id, caller) = stack.place_traced("c-trace").await;
     stack.wait_for_status(&order_id, OrderStatus::Shipped).await;
 
     let topics = Topics::new(&stack.namespace);

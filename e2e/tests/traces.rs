@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use orderflow_e2e::{SHIPPED_AND_CAPTURED, Stack, order_request};
+use orderflow_e2e::{SHIPPED_AND_CAPTURED, Stack};
 use orderflow_kit::topics::Topics;
 use orderflow_kit::trace::TraceParent;
 use orderflow_kit::{events, telemetry, testing};
@@ -55,10 +55,7 @@ async fn one_exported_trace_holds_place_order_and_every_event_applied_with_its_p
 
     let mut stack = Stack::start().await;
     stack.stock_product("MUG", "A-01", 350, 10).await;
-    let caller = TraceParent::new_root();
-    let mut request = tonic::Request::new(order_request("c-otlp", &[("MUG", 1)]));
-    request.metadata_mut().insert("traceparent", caller.to_string().parse().unwrap());
-    let order_id = stack.orders.place_order(request).await.unwrap().into_inner().order.unwrap().order_id;
+    let (order_id, caller) = stack.place_traced("c-otlp").await;
     stack.wait_for_payment(&order_id, PaymentStatus::Captured).await;
 
     let read = events::read_to_end(&testing::brokers(), &Topics::new(&stack.namespace).all()).await.unwrap();
