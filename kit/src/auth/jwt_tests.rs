@@ -198,3 +198,38 @@ async fn keys_that_cannot_be_read_again_for_too_long_verify_nothing() {
     *verifier.refreshed.lock().await = None;
     assert!(refused(&verifier, &token).await.contains("does not publish"), "stale keys are not used");
 }
+
+/// An RSA signing key made by the openssl command (PKCS#1 DER) and its public JWK.
+fn rsa_key() -> (EncodingKey, Value) {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("orderflow-rsa-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pem, der) = (dir.join("key.pem"), dir.join("key.der"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("the openssl command");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pem.to_str().unwrap()]);
+    run(&["rsa", "-in", pem.to_str().unwrap(), "-traditional", "-outform", "DER", "-out", der.to_str().unwrap()]);
+    let modulus = run(&["rsa", "-in", pem.to_str().unwrap(), "-noout", "-modulus"]);
+    let hex = modulus.trim().trim_start_matches("Modulus=");
+    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let key = EncodingKey::from_rsa_der(&std::fs::read(&der).unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+    (key, json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode(n), "e": "AQAB", "alg": "RS256"}))
+}
+
+#[tokio::test]
+async fn an_rs256_token_verifies_and_another_rsa_algorithm_on_its_key_does_not() {
+    let (rsa, jwk) = rsa_key();
+    let path = key_file("rsa", &[with_kid(jwk, "rsa")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    assert_eq!(
+        verifier.verify(&sign(&rsa, Algorithm::RS256, "rsa", &claims(json!({})))).await.unwrap().name,
+        "jwt:alice"
+    );
+    let other = sign(&rsa, Algorithm::PS256, "rsa", &claims(json!({})));
+    assert!(refused(&verifier, &other).await.contains("algorithm"), "PS256 on an RS256 key");
+    std::fs::remove_file(path).unwrap();
+}
