@@ -3,6 +3,8 @@
 //! Starts the four services in-process on port 0, each with a fresh database of its own and
 //! all on a random topic namespace, against the broker and PostgreSQL from scripts/test.sh.
 
+mod fulfillment;
+
 use orderflow_kit::auth::jwt::JwtVerifier;
 use orderflow_kit::testing;
 use orderflow_kit::tls::ClientTls;

@@ -60,18 +60,6 @@ async fn fulfillment_status(stack: &mut Stack, order_id: &str) -> i32 {
     stack.fulfillment.get_fulfillment(request).await.unwrap().into_inner().fulfillment.unwrap().status
 }
 
-async fn wait_for_fulfillment(stack: &Stack, order_id: &str, status: FulfillmentStatus) {
-    let fulfillment = stack.fulfillment.clone();
-    testing::wait_until(&format!("fulfillment of {order_id} is {status:?}"), Duration::from_secs(30), || {
-        let mut fulfillment = fulfillment.clone();
-        async move {
-            let found = fulfillment.get_fulfillment(GetFulfillmentRequest { order_id: order_id.into() }).await.ok()?;
-            (found.into_inner().fulfillment?.status == status as i32).then_some(())
-        }
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillment() {
     let mut stack = Stack::start_with_fulfillment(manual()).await;
@@ -80,7 +68,7 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
     for steps in 0..=2 {
         let order_id = place(&mut stack, "MUG", 3).await;
         stack.wait_for_status(&order_id, OrderStatus::Reserved).await;
-        wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::AwaitingPick).await;
+        stack.wait_for_fulfillment(&order_id, FulfillmentStatus::AwaitingPick).await;
         let id = || order_id.clone();
         if steps >= 1 {
             stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: id() }).await.unwrap();
@@ -103,7 +91,7 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
         let types = event_types(&order);
         assert_eq!(types[types.len() - 2..], ["StockReleased", "PaymentVoided"], "{types:?}");
         wait_for_stock(&stack, "MUG", (20, 0)).await;
-        wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::Cancelled).await;
+        stack.wait_for_fulfillment(&order_id, FulfillmentStatus::Cancelled).await;
         let next_step = match steps {
             0 => stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: id() }).await,
             1 => stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: id() }).await,
@@ -117,7 +105,7 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
     // Once packed, the order is shipping's: the cancel is refused and nothing changes.
     let order_id = place(&mut stack, "MUG", 2).await;
     stack.wait_for_status(&order_id, OrderStatus::Reserved).await;
-    wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::AwaitingPick).await;
+    stack.wait_for_fulfillment(&order_id, FulfillmentStatus::AwaitingPick).await;
     let id = || order_id.clone();
     stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: id() }).await.unwrap();
     stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: id() }).await.unwrap();
@@ -137,7 +125,7 @@ async fn a_cancel_at_every_warehouse_step_releases_the_stock_and_stops_fulfillme
     assert_eq!(cancel(&mut stack, &order_id).await.unwrap().status, OrderStatus::Cancelled as i32);
     stack.wait_for_payment(&order_id, PaymentStatus::Voided).await;
     wait_for_stock(&stack, "MUG", (18, 0)).await;
-    wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::Cancelled).await;
+    stack.wait_for_fulfillment(&order_id, FulfillmentStatus::Cancelled).await;
 
     let unknown = cancel(&mut stack, &uuid::Uuid::now_v7().to_string()).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
@@ -158,7 +146,7 @@ async fn a_cancel_racing_the_pack_has_one_outcome_and_leaves_nothing_half_done()
     for _ in 0..ORDERS {
         let order_id = place(&mut stack, "MUG", 1).await;
         stack.wait_for_status(&order_id, OrderStatus::Reserved).await;
-        wait_for_fulfillment(&stack, &order_id, FulfillmentStatus::AwaitingPick).await;
+        stack.wait_for_fulfillment(&order_id, FulfillmentStatus::AwaitingPick).await;
         stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: order_id.clone() }).await.unwrap();
         stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: order_id.clone() }).await.unwrap();
         stack.wait_for_status(&order_id, OrderStatus::Sorted).await;

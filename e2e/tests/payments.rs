@@ -6,7 +6,7 @@
 
 use orderflow_e2e::{Stack, event_types, order_request};
 use orderflow_proto::common::v1::Money;
-use orderflow_proto::fulfillment::v1::{ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest};
+use orderflow_proto::fulfillment::v1::{ConfirmPackRequest, ConfirmPickRequest, ConfirmSortRequest, FulfillmentStatus};
 use orderflow_proto::inventory::v1::GetStockRequest;
 use orderflow_proto::order::v1::{CancelOrderRequest, GetOrderRequest, Order, OrderStatus, PaymentStatus};
 use tonic::Code;
@@ -103,6 +103,8 @@ async fn an_unreachable_gateway_holds_the_order_until_it_is_back_and_a_cancel_vo
     // Authorised and packed: the order is shipping's, a cancel is refused, the capture follows.
     let shipped = place(&mut stack, priced("c-gw", "pay_card", "MUG", 2, 700)).await;
     stack.wait_for_status(&shipped.order_id, OrderStatus::Reserved).await;
+    // Fulfillment learns of it from StockReserved on its own: wait until it is on the pick list.
+    stack.wait_for_fulfillment(&shipped.order_id, FulfillmentStatus::AwaitingPick).await;
     let id = || shipped.order_id.clone();
     stack.fulfillment.confirm_pick(ConfirmPickRequest { order_id: id() }).await.unwrap();
     stack.fulfillment.confirm_sort(ConfirmSortRequest { order_id: id() }).await.unwrap();
