@@ -1,12 +1,9 @@
 use super::*;
-use crate::auth::test_issuer::ed_key;
+use crate::auth::test_issuer::{self, AUDIENCE, ISSUER, ed_key};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
-
-const ISSUER: &str = "https://id.example";
-const AUDIENCE: &str = "orderflow";
 
 fn ec_key() -> (EncodingKey, Value) {
     use p256::pkcs8::EncodePrivateKey as _;
@@ -26,16 +23,9 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Alice's claims with scopes of ours and one not, changed by `extra`.
 fn claims(extra: Value) -> Value {
-    let mut claims = json!({"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "scope": "orders:read openid orders:write"});
-    for (name, value) in extra.as_object().unwrap() {
-        if value.is_null() {
-            claims.as_object_mut().unwrap().remove(name);
-        } else {
-            claims[name] = value.clone();
-        }
-    }
-    claims
+    test_issuer::claims("alice", "orders:read openid orders:write", extra)
 }
 
 fn sign(key: &EncodingKey, alg: Algorithm, kid: &str, claims: &Value) -> String {
@@ -52,6 +42,14 @@ fn key_file(name: &str, keys: &[Value]) -> PathBuf {
 fn verifier(source: JwksSource) -> Arc<JwtVerifier> {
     let settings = JwtSettings { source, issuer: ISSUER.into(), audience: AUDIENCE.into() };
     JwtVerifier::new(settings, reqwest::Client::new())
+}
+
+/// An Ed25519 key `ed` alone in a key set file named after `name`, and its verifier.
+fn one_ed_key(name: &str) -> (EncodingKey, PathBuf, Arc<JwtVerifier>) {
+    let (ed, jwk) = ed_key(7);
+    let path = key_file(name, &[with_kid(jwk, "ed")]);
+    let verifier = verifier(JwksSource::File(path.clone()));
+    (ed, path, verifier)
 }
 
 async fn refused(verifier: &JwtVerifier, token: &str) -> String {
@@ -78,9 +76,7 @@ async fn a_good_token_gives_its_subject_and_the_scopes_this_system_knows() {
 
 #[tokio::test]
 async fn expired_early_foreign_and_incomplete_tokens_are_refused_with_the_reason() {
-    let (ed, jwk) = ed_key(7);
-    let path = key_file("claims", &[with_kid(jwk, "ed")]);
-    let verifier = verifier(JwksSource::File(path.clone()));
+    let (ed, path, verifier) = one_ed_key("claims");
     let token = |extra| sign(&ed, Algorithm::EdDSA, "ed", &claims(extra));
     assert!(refused(&verifier, &token(json!({"exp": now() - 120}))).await.contains("expired"));
     assert!(refused(&verifier, &token(json!({"nbf": now() + 600}))).await.contains("not valid yet"));
@@ -175,9 +171,7 @@ fn only_three_part_tokens_are_taken_for_jwts() {
 
 #[tokio::test]
 async fn a_jwt_never_holds_every_scope_and_an_unsigned_one_is_refused() {
-    let (ed, jwk) = ed_key(7);
-    let path = key_file("star", &[with_kid(jwk, "ed")]);
-    let verifier = verifier(JwksSource::File(path.clone()));
+    let (ed, path, verifier) = one_ed_key("star");
     let star = sign(&ed, Algorithm::EdDSA, "ed", &claims(json!({"scope": "* orders:read"})));
     assert_eq!(verifier.verify(&star).await.unwrap().scopes, ["orders:read"]);
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"ed"}"#);
@@ -188,9 +182,7 @@ async fn a_jwt_never_holds_every_scope_and_an_unsigned_one_is_refused() {
 
 #[tokio::test]
 async fn keys_that_cannot_be_read_again_for_too_long_verify_nothing() {
-    let (ed, jwk) = ed_key(7);
-    let path = key_file("stale", &[with_kid(jwk, "ed")]);
-    let verifier = verifier(JwksSource::File(path.clone()));
+    let (ed, path, verifier) = one_ed_key("stale");
     let token = sign(&ed, Algorithm::EdDSA, "ed", &claims(json!({})));
     assert!(verifier.verify(&token).await.is_ok());
     std::fs::remove_file(&path).unwrap(); // the provider is gone

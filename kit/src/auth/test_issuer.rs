@@ -21,6 +21,20 @@ pub fn ed_key(seed: u8) -> (EncodingKey, Value) {
     (EncodingKey::from_ed_der(der.as_bytes()), json!({"kty": "OKP", "crv": "Ed25519", "x": x, "use": "sig"}))
 }
 
+/// Claims from [`ISSUER`] for [`AUDIENCE`]: `sub` with `scope`, valid for ten minutes; `extra`
+/// claims replace or add to those (a null removes one).
+pub fn claims(sub: &str, scope: &str, extra: Value) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "scope": scope});
+    for (name, value) in extra.as_object().expect("claims as an object") {
+        match value {
+            Value::Null => claims.as_object_mut().expect("an object").remove(name),
+            value => claims.as_object_mut().expect("an object").insert(name.clone(), value.clone()),
+        };
+    }
+    claims
+}
+
 /// An identity provider publishing one key, `kid`, in a JWKS file of its own.
 pub struct TestIssuer {
     key: EncodingKey,
@@ -52,17 +66,9 @@ impl TestIssuer {
         self.sign_as(&self.kid, &self.claims(sub, scope, extra))
     }
 
-    /// The claims [`TestIssuer::token`] signs.
+    /// The claims [`TestIssuer::token`] signs ([`claims`]).
     pub fn claims(&self, sub: &str, scope: &str, extra: Value) -> Value {
-        let now = chrono::Utc::now().timestamp();
-        let mut claims = json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "scope": scope});
-        for (name, value) in extra.as_object().expect("claims as an object") {
-            match value {
-                Value::Null => claims.as_object_mut().expect("an object").remove(name),
-                value => claims.as_object_mut().expect("an object").insert(name.clone(), value.clone()),
-            };
-        }
-        claims
+        claims(sub, scope, extra)
     }
 
     /// `claims` signed by this issuer's key under the key id `kid` (another id than its own
