@@ -16,6 +16,7 @@ if [ "${1:-}" = --instances ]; then
   shift 2
 fi
 PROFILE=${PROFILE:-release}
+FREE_PORTS=1 # the bench shares the machine with up.sh or anything on the default ports
 PG_SETTINGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 start_stack
 create_database bench

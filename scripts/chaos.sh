@@ -35,7 +35,7 @@ done
 PROFILE=${PROFILE:-release}
 
 # Free ports, so a chaos run can share the machine with up.sh or another run.
-ORDER_PORT=$(free_port) INVENTORY_PORT=$(free_port) FULFILLMENT_PORT=$(free_port) SHIPPING_PORT=$(free_port)
+FREE_PORTS=1
 # Every tenth order allows a backorder: held ones are served by the half-way restock or expire.
 export METRICS_ADDR=off TOPIC_NAMESPACE=chaos BACKORDER_MAX_HOLD=${BACKORDER_MAX_HOLD:-15s}
 start_stack

@@ -67,12 +67,16 @@ ensure_tansu() {
 # A port nothing listens on, below Linux's ephemeral range (32768-60999 here, see
 # /proc/sys/net/ipv4/ip_local_port_range), so no client socket can be handed it meanwhile. A
 # start that still loses a race for it retries on another (start_postgres, start_tansu).
+# A port is handed out once per stack ($STATE_DIR/ports-given), so two listeners started one
+# after the other never get the same one before either of them listens.
 free_port() {
-  local port low=10000 high
+  local port low=10000 high given="$STATE_DIR/ports-given"
   high=$(($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768) - 1))
+  touch "$given"
   for _ in $(seq 200); do
     port=$((low + RANDOM % (high - low)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if ! grep -qx "$port" "$given" && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port" >>"$given"
       echo "$port"
       return
     fi
@@ -265,10 +269,13 @@ start_stack() {
   BIN="$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 
   # The default ports are written once, in the proto crate; ORDER_PORT etc. move them.
+  # FREE_PORTS=1 (the checks: chaos, monitoring, bench) puts every listener of the stack on a
+  # free port instead, so a check shares the machine with up.sh or anything on the defaults.
   declare -gA PORTS=()
   local name port var
   while read -r name port; do
     var="${name^^}_PORT"
+    [ "${FREE_PORTS:-0}" = 1 ] && port=$(free_port)
     PORTS[$name]=${!var:-$port}
   done < <("$BIN/orderctl" ports)
   for name in order inventory fulfillment shipping gateway; do
@@ -327,9 +334,10 @@ start_stack() {
     if [ "$MTLS" = 1 ]; then SERVICE_TLS+=(TLS_CLIENT_CA_FILE="$STATE_DIR/tls/ca.pem"); fi
   fi
   # (Re)starts one instance of a service (default the first); its log is appended to.
-  # METRICS_ADDR=off (exported) turns the endpoints off; unset, the first instance derives its
-  # metrics address from GRPC_ADDR (kit/src/config.rs: default_metrics_addr, 127.0.0.1:9151-9154
-  # beside 50051-50054). Further instances listen on free ports, for gRPC and metrics alike.
+  # METRICS_ADDR=off (exported) turns the endpoints off; unset, the first instance listens where
+  # kit/src/config.rs (default_metrics_addr) derives from its gRPC port (127.0.0.1:9151-9154
+  # beside 50051-50054). Further instances, and every instance under FREE_PORTS=1, listen on
+  # free ports, for gRPC and metrics alike. INSTANCE_METRICS holds every metrics port.
   # SERVICE_PIDS keys: order-service, order-service#2, ...
   declare -gA INSTANCE_PORTS=() INSTANCE_METRICS=()
   start_service() { # name [instance]
@@ -338,13 +346,17 @@ start_stack() {
       key+="#$instance"
       port=${INSTANCE_PORTS[$key]:-$(free_port)}
       INSTANCE_PORTS[$key]=$port
-      if [ "${METRICS_ADDR:-}" != off ]; then
-        INSTANCE_METRICS[$key]=${INSTANCE_METRICS[$key]:-$(free_port)}
-        metrics=(METRICS_ADDR="127.0.0.1:${INSTANCE_METRICS[$key]}")
-      fi
     else
       port=${PORTS[$name]}
     fi
+    if [ "${METRICS_ADDR:-}" != off ] && [ -z "${INSTANCE_METRICS[$key]:-}" ]; then
+      if ((instance > 1)) || [ "${FREE_PORTS:-0}" = 1 ]; then
+        INSTANCE_METRICS[$key]=$(free_port)
+      else
+        INSTANCE_METRICS[$key]=$((9100 + port % 100))
+      fi
+    fi
+    if [ -n "${INSTANCE_METRICS[$key]:-}" ]; then metrics=(METRICS_ADDR="127.0.0.1:${INSTANCE_METRICS[$key]}"); fi
     env "${unset_tokens[@]}" AUTH_TOKENS_FILE="$STATE_DIR/tokens" \
       DATABASE_URL="${DB_URLS[$name]}" \
       "${SERVICE_TLS[@]}" \
@@ -387,15 +399,8 @@ start_stack() {
 # Prometheus (Debian's) scraping every instance's /metrics with Orderflow's alerts
 # (deploy/prometheus/alerts.yml), on a free port of the loopback: PROMETHEUS_URL.
 start_prometheus() {
-  local targets=() key port
-  for key in "${!SERVICE_PIDS[@]}"; do
-    if [[ $key == *"#"* ]]; then
-      port=${INSTANCE_METRICS[$key]:-}
-    else
-      port=$((9100 + ${PORTS[${key%-service}]} % 100))
-    fi
-    [ -n "$port" ] && targets+=("'127.0.0.1:$port'")
-  done
+  local targets=() key
+  for key in "${!INSTANCE_METRICS[@]}"; do targets+=("'127.0.0.1:${INSTANCE_METRICS[$key]}'"); done
   cp "$ROOT/deploy/prometheus/alerts.yml" "$STATE_DIR/alerts.yml"
   cat >"$STATE_DIR/prometheus.yml" <<CONFIG
 global: { scrape_interval: 2s, evaluation_interval: 2s }

@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 PROFILE=${PROFILE:-dev}
-MONITORING=1
+MONITORING=1 FREE_PORTS=1 # free ports: the check shares the machine with anything
 start_stack
 
 # The value of an instant query's single result (empty when there is none).
